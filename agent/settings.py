@@ -1,0 +1,111 @@
+"""Agent settings: the one place the agent reads its environment (prefix ``RMON_AGENT_``).
+
+Values come, in rising priority, from defaults, an optional TOML file (``RMON_AGENT_CONFIG`` or
+``DATA_DIR/agent.toml``), the environment and finally the command line.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("RMON_AGENT_DATA_DIR", "/var/lib/rmon-agent"))
+
+
+def _config_file() -> Path:
+    explicit = os.environ.get("RMON_AGENT_CONFIG")
+    return Path(explicit) if explicit else _default_data_dir() / "agent.toml"
+
+
+class CameraOverride(BaseModel):
+    """Per-camera settings keyed by ONVIF address in the settings file."""
+
+    model_config = {"extra": "forbid"}
+
+    xaddr: str = Field(description="ONVIF device service URL of the camera (URL).")
+    username: str | None = Field(default=None, description="ONVIF/RTSP user for this camera.")
+    password: SecretStr | None = Field(default=None, description="ONVIF/RTSP password for it.")
+    name: str | None = Field(default=None, description="Display name, at most 20 characters.")
+
+
+class AgentSettings(BaseSettings):
+    """Everything an installer can set on an agent, each with its unit."""
+
+    model_config = SettingsConfigDict(env_prefix="RMON_AGENT_", extra="forbid")
+
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Directory for the agent store, device key and relay CA (path).",
+    )
+    camera_username: str = Field(
+        default="", description="Default ONVIF/RTSP user for cameras without an override."
+    )
+    camera_password: SecretStr = Field(
+        default=SecretStr(""), description="Default ONVIF/RTSP password for those cameras."
+    )
+    cameras: list[CameraOverride] = Field(
+        default_factory=list,
+        description="Cameras to use even when WS-Discovery cannot reach them, with overrides.",
+    )
+    discovery_interfaces: list[str] = Field(
+        default_factory=list,
+        description="IPv4 addresses of local interfaces to send WS-Discovery probes from "
+        "(empty = the default route's interface).",
+    )
+    discovery_timeout_s: float = Field(
+        default=3.0, gt=0, description="How long to collect WS-Discovery answers (seconds)."
+    )
+    discovery_interval_s: float = Field(
+        default=60.0, gt=0, description="How often to look for new cameras (seconds)."
+    )
+    onvif_timeout_s: float = Field(
+        default=10.0, gt=0, description="Timeout of one ONVIF request (seconds)."
+    )
+    heartbeat_interval_s: float = Field(
+        default=10.0, gt=0, le=15, description="Tunnel heartbeat period (seconds, at most 15)."
+    )
+    reconnect_max_backoff_s: float = Field(
+        default=30.0, gt=0, description="Cap of the full-jitter reconnect backoff (seconds)."
+    )
+    quic_core: Literal["qh3", "aioquic"] = Field(
+        default="qh3", description="QUIC implementation for the tunnel (library name)."
+    )
+    live_queue_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        gt=0,
+        description="Media a slow viewer may have queued before frames are skipped to the "
+        "next keyframe (bytes).",
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Command line beats environment beats the TOML file."""
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return (init_settings, env_settings, toml)
+
+    def credentials_for(self, xaddr: str) -> tuple[str, str]:
+        """Return (username, password) for a camera: its override or the defaults."""
+        for cam in self.cameras:
+            if cam.xaddr == xaddr:
+                user = cam.username if cam.username is not None else self.camera_username
+                pw = cam.password if cam.password is not None else self.camera_password
+                return user, pw.get_secret_value()
+        return self.camera_username, self.camera_password.get_secret_value()

@@ -1,0 +1,111 @@
+"""Relay settings: the one place the relay reads its environment (prefix ``RMON_RELAY_``).
+
+Values come, in rising priority, from defaults, an optional TOML file (``RMON_RELAY_CONFIG`` or
+``DATA_DIR/relay.toml``), the environment and finally the command line.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+def _default_data_dir() -> Path:
+    return Path(os.environ.get("RMON_RELAY_DATA_DIR", "/var/lib/rmon-relay"))
+
+
+def _config_file() -> Path:
+    explicit = os.environ.get("RMON_RELAY_CONFIG")
+    return Path(explicit) if explicit else _default_data_dir() / "relay.toml"
+
+
+class RelaySettings(BaseSettings):
+    """Everything an operator can set on a relay, each with its unit."""
+
+    model_config = SettingsConfigDict(env_prefix="RMON_RELAY_", extra="forbid")
+
+    data_dir: Path = Field(
+        default_factory=_default_data_dir,
+        description="Directory for the SQLite store, TLS material and logs (path).",
+    )
+    listen_host: str = Field(
+        default="127.0.0.1",
+        description="Address for HTTPS (TCP) and QUIC (UDP); both use the same port (IP or name).",
+    )
+    listen_port: int = Field(
+        default=8443,
+        ge=0,
+        le=65535,
+        description="Port for HTTPS and QUIC; 0 picks a free one, printed at start (port number).",
+    )
+    public_hosts: list[str] = Field(
+        default_factory=lambda: ["localhost", "127.0.0.1"],
+        description="Host names and IPs put into the generated server certificate (names).",
+    )
+    database_url: str = Field(
+        default="",
+        description="SQLAlchemy URL of the store; empty = SQLite file DATA_DIR/relay.db (URL).",
+    )
+    quic_core: Literal["qh3", "aioquic"] = Field(
+        default="qh3", description="QUIC implementation for the agent tunnel (library name)."
+    )
+    session_idle_timeout_s: int = Field(
+        default=3600, gt=0, description="Viewer session expires after this idle time (seconds)."
+    )
+    session_absolute_timeout_s: int = Field(
+        default=86400, gt=0, description="Viewer session expires this long after login (seconds)."
+    )
+    enrollment_grant_ttl_s: int = Field(
+        default=300, gt=0, description="Lifetime of a single-use enrollment grant (seconds)."
+    )
+    heartbeat_interval_s: float = Field(
+        default=10.0,
+        gt=0,
+        le=15,
+        description="Heartbeat period the relay asks agents to keep (seconds, at most 15).",
+    )
+    agent_dead_after_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="An agent silent this long is taken as gone and marked offline (seconds).",
+    )
+    ws_coalesce_bytes: int = Field(
+        default=64 * 1024,
+        gt=0,
+        description="Largest WebSocket message the live forwarder builds from tunnel data (bytes).",
+    )
+    cookie_secure: bool = Field(
+        default=True, description="Mark the session cookie Secure and use the __Host- prefix."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Command line beats environment beats the TOML file."""
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return (init_settings, env_settings, toml)
+
+    @property
+    def db_url(self) -> str:
+        """The store URL with the SQLite default filled in."""
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'relay.db'}"
+
+    @property
+    def tls_dir(self) -> Path:
+        """Where the CA, server certificate and key live."""
+        return self.data_dir / "tls"
