@@ -51,7 +51,7 @@ IDLE_TIMEOUT_S = 30.0
 SERVER_RCVBUF = 4 * 1024 * 1024
 
 
-class StreamReset(ConnectionError):  # noqa: N818 - mirrors QUIC's RESET_STREAM
+class StreamReset(ConnectionError):
     """The peer reset the stream (or the connection closed) before it ended."""
 
     def __init__(self, stream_id: int, code: int) -> None:
@@ -119,8 +119,29 @@ class TunnelStream:
             self._readable.clear()
             await self._readable.wait()
 
+    def take_ready_data(self, limit: int) -> bytes:
+        """Payloads of DATA frames already received, joined up to about ``limit`` bytes.
+
+        Lets a forwarder coalesce many small frames into one WebSocket message without waiting.
+        """
+        parts: list[bytes] = []
+        size = 0
+        while self._frames and self._frames[0].type is FrameType.DATA and size < limit:
+            frame = self._frames.popleft()
+            self._buffered -= len(frame.payload)
+            parts.append(frame.payload)
+            size += len(frame.payload)
+        return b"".join(parts)
+
     def _on_data(self, data: bytes, fin: bool) -> None:
         """Called by the protocol with stream bytes; bad framing resets the stream."""
+        if self._reset_code is not None:
+            # Reset on our side: drop what the peer sent before it heard; its FIN (or the
+            # RESET_STREAM that answers our STOP_SENDING) retires the id. Forgetting the id at
+            # reset time made late bytes look like a new incoming stream for ``on_stream``.
+            if fin:
+                self.conn._forget(self.stream_id)
+            return
         try:
             frames = self._decoder.feed(data)
         except FrameError:
@@ -131,6 +152,8 @@ class TunnelStream:
         self._frames.extend(frames)
         self._buffered += sum(len(f.payload) for f in frames)
         self._fin = self._fin or fin
+        if fin and self._ended:  # both directions finished: nothing more can arrive
+            self.conn._forget(self.stream_id)
         if self._buffered > RECV_LIMIT:
             log.warning("stream %d: reader too slow, resetting", self.stream_id)
             self.reset(RESET_SLOW_CONSUMER)
@@ -201,8 +224,12 @@ class TunnelStream:
             self.conn._quic.stop_stream(self.stream_id, code)
         self._ended = True
         self._send_stopped = code
+        if self._reset_code is None:  # a local reader waiting on this stream gets StreamReset
+            self._reset_code = code
+        self._readable.set()
         self.conn._transmit()
-        self.conn._forget(self.stream_id)
+        if self._fin:  # the peer had finished: no late bytes can come, retire the id now
+            self.conn._forget(self.stream_id)
 
     def _check_sendable(self) -> None:
         """Raise StreamReset when writing is pointless."""
@@ -327,6 +354,11 @@ class TunnelConnection:
         """Drop a finished stream from the table."""
         self._streams.pop(stream_id, None)
 
+    def flush_now(self) -> None:
+        """Send queued datagrams immediately (before a socket is closed, say)."""
+        with contextlib.suppress(Exception):
+            self._protocol.transmit()
+
     def _transmit(self) -> None:
         """Ask the protocol to send soon (coalesces with other sends in this loop turn)."""
         self._protocol._transmit_soon()
@@ -341,7 +373,7 @@ class TunnelConnection:
         if stream is None:
             return 0
         sender = stream.sender
-        return max(0, sender._buffer_stop - sender._buffer_start)
+        return max(0, int(sender._buffer_stop - sender._buffer_start))
 
     async def _wait_writable(self) -> None:
         """Wait for the next batch of incoming packets (ACKs free the send buffer)."""
@@ -431,8 +463,9 @@ class QuicServerHandle:
     @property
     def port(self) -> int:
         """The bound UDP port."""
-        sock = self._server._transport.get_extra_info("socket")
-        return int(sock.getsockname()[1])
+        sock: socket.socket = self._server._transport.get_extra_info("socket")
+        port: int = sock.getsockname()[1]
+        return port
 
     def close(self) -> None:
         """Stop the listener."""

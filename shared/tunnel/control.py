@@ -156,6 +156,13 @@ class _ControlBase:
                 break
         return events
 
+    def receive_frame(self, frame: Frame, now: float) -> list[ControlEvent]:
+        """Feed one frame already decoded by the I/O layer's stream reader."""
+        if self.closed:
+            return []
+        self._last_heard = now
+        return self._dispatch(frame)
+
     def handle_timer(self, now: float) -> list[ControlEvent]:
         """Advance time: report a silent peer once it is past the dead-after limit."""
         silent = now - self._last_heard
@@ -170,11 +177,12 @@ class _ControlBase:
 
     def _dispatch(self, frame: Frame) -> list[ControlEvent]:
         """Route one frame to its handler, turning bad payloads into a protocol error."""
-        if frame.type is FrameType.ERROR:
-            err = models.ErrorMessage.model_validate_json(frame.payload)
-            self.state = State.CLOSED
-            return [PeerError(err.code, err.message, sent_by_peer=True)]
         try:
+            if frame.type is FrameType.ERROR:
+                # Parsed inside the try: a malformed ERROR must not escape as ValidationError.
+                err = models.ErrorMessage.model_validate_json(frame.payload)
+                self.state = State.CLOSED
+                return [PeerError(err.code, err.message, sent_by_peer=True)]
             return self._handle(frame)
         except (ValidationError, ProtocolViolation, ValueError) as err:
             return [self._fail(TunnelCode.PROTOCOL_ERROR, f"{frame.type.name}: {err}")]
