@@ -67,6 +67,30 @@ class RelaySettings(BaseSettings):
     enrollment_grant_ttl_s: int = Field(
         default=300, gt=0, description="Lifetime of a single-use enrollment grant (seconds)."
     )
+    login_max_failures: int = Field(
+        default=5,
+        gt=0,
+        description="Failed logins for one e-mail address before it is locked (count, USER-3).",
+    )
+    login_lockout_base_s: int = Field(
+        default=60,
+        gt=0,
+        description="First lock after login_max_failures; doubles per further failure (seconds).",
+    )
+    login_lockout_max_s: int = Field(
+        default=900,
+        gt=0,
+        le=900,
+        description="Longest login lock; the manual says up to 15 minutes (seconds, at most 900).",
+    )
+    password_hash_time_cost: int = Field(
+        default=3, ge=1, description="argon2id passes over memory when hashing passwords (count)."
+    )
+    password_hash_memory_kib: int = Field(
+        default=65536,
+        ge=64,
+        description="argon2id memory per password hash (KiB; 65536 = 64 MiB, RFC 9106 profile).",
+    )
     heartbeat_interval_s: float = Field(
         default=10.0,
         gt=0,

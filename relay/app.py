@@ -1,0 +1,31 @@
+"""The relay's aiohttp application: middlewares, routes and typed keys.
+
+``create_app`` wires everything a viewer reaches over HTTPS. The store's lifetime belongs to
+the caller (``relay/server.py`` opens and closes it); the broker (``BROKER_KEY``) is set by
+the caller too, once the tunnel listener exists.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from relay.auth import Auth
+from relay.errors import error_middleware
+from relay.settings import RelaySettings
+from relay.store import Store
+from relay.web import accounts, auth, devices, enroll, media, openapi, portal
+from relay.web.keys import AUTH_KEY, SETTINGS_KEY, STORE_KEY
+
+#: Largest request body (bytes): JSON bodies here are small.
+CLIENT_MAX_SIZE = 1024 * 1024
+
+
+def create_app(settings: RelaySettings, store: Store) -> web.Application:
+    """The web application for ``settings`` over ``store``."""
+    app = web.Application(middlewares=[error_middleware], client_max_size=CLIENT_MAX_SIZE)
+    app[SETTINGS_KEY] = settings
+    app[STORE_KEY] = store
+    app[AUTH_KEY] = Auth(settings, store)
+    for area in (auth, accounts, devices, enroll, media, openapi, portal):
+        area.setup_routes(app)
+    return app

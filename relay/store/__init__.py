@@ -1,0 +1,29 @@
+"""The relay's durable state: schema, migrations and the :class:`Store` of typed queries."""
+
+from relay.store.rows import (
+    AccountRow,
+    CameraRow,
+    DeviceRow,
+    DeviceWithCameras,
+    GrantState,
+    LoginLock,
+    Role,
+    SessionRow,
+)
+from relay.store.store import Clock, Store, default_camera_name, open_store, utc_now
+
+__all__ = [
+    "AccountRow",
+    "CameraRow",
+    "Clock",
+    "DeviceRow",
+    "DeviceWithCameras",
+    "GrantState",
+    "LoginLock",
+    "Role",
+    "SessionRow",
+    "Store",
+    "default_camera_name",
+    "open_store",
+    "utc_now",
+]

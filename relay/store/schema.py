@@ -1,0 +1,136 @@
+"""The relay's tables (SQLAlchemy Core); the Alembic migrations create exactly these.
+
+One schema for SQLite and PostgreSQL: ids are UUID strings, booleans are ``Boolean``, JSON is
+text, times are :class:`~relay.store.types.UtcDateTime`.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from relay.store.types import UtcDateTime
+
+#: Constraint names the same on every engine, so later migrations can refer to them.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = 36  # a UUID in its canonical text form
+EMAIL = 254  # RFC 5321 path limit
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("email", String(EMAIL), nullable=False, unique=True),  # stored lowercased
+    Column("name", String(64), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("owner_id", String(ID), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("role IN ('subscriber', 'shared')", name="role"),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),  # sha256 hex of the bearer/cookie token
+    Column(
+        "account_id",
+        String(ID),
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=False),
+)
+
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("account_key", String(EMAIL), primary_key=True),  # lowercased e-mail, known or not
+    Column("failures", Integer, nullable=False),
+    Column("locked_until", UtcDateTime, nullable=True),
+)
+
+enrollment_grants = Table(
+    "enrollment_grants",
+    metadata,
+    Column("grant_hash", String(64), primary_key=True),  # sha256 hex of the grant
+    Column(
+        "account_id",
+        String(ID),
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("used_at", UtcDateTime, nullable=True),
+)
+
+devices = Table(
+    "devices",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column(
+        "account_id",
+        String(ID),
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("name", String(64), nullable=False),
+    Column("public_key", String(64), nullable=False),  # raw 32-byte Ed25519 key, hex
+    Column("agent_version", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("last_seen_at", UtcDateTime, nullable=True),
+    Column("online", Boolean, nullable=False),
+    Column("connected_relay", String(64), nullable=True),
+)
+
+cameras = Table(
+    "cameras",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("device_id", String(ID), ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+    Column("local_id", String(128), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("manufacturer", String(128), nullable=False),
+    Column("firmware_version", String(128), nullable=False),
+    Column("serial_number", String(128), nullable=False),
+    Column("capabilities", Text, nullable=False),  # JSON list of strings
+    Column("online", Boolean, nullable=False),
+    UniqueConstraint("device_id", "local_id"),
+)
+
+connection_history = Table(
+    "connection_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device_id", String(ID), ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    CheckConstraint("event IN ('connected', 'disconnected')", name="event"),
+    Index("ix_connection_history_device_at", "device_id", "at"),
+)

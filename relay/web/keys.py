@@ -1,0 +1,20 @@
+"""Typed application keys: what the web handlers find on ``request.app``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from relay.auth import Auth
+from relay.settings import RelaySettings
+from relay.store import Store
+
+if TYPE_CHECKING:
+    from relay.tunnel.broker import Broker
+
+SETTINGS_KEY: web.AppKey[RelaySettings] = web.AppKey("settings", RelaySettings)
+STORE_KEY: web.AppKey[Store] = web.AppKey("store", Store)
+AUTH_KEY: web.AppKey[Auth] = web.AppKey("auth", Auth)
+#: Set by whoever runs the tunnel listener (relay/server.py), after ``create_app``.
+BROKER_KEY: web.AppKey[Broker] = web.AppKey("broker")
