@@ -1,0 +1,273 @@
+// Camera list (LIVE-1, LIVE-2): sites with their cameras as tiles, search by name, tile size.
+//
+// Up to LIVE_TILE_LIMIT tiles on screen play live video; with more (or on a phone/tablet) every
+// tile shows a JPEG still refreshed every 30 s and #mode-banner says JPEG mode is active. The
+// device list is polled every 10 s so online state follows the sites.
+
+import { ApiError, listDevices, snapshotUrl } from "./api.js";
+import { LivePlayer } from "./player.js";
+
+const LIVE_TILE_LIMIT = 13;
+const POLL_MS = 10_000;
+const SNAPSHOT_MS = 30_000;
+const SIZE_KEY = "rmon.tileSize";
+const touchDevice = matchMedia("(hover: none) and (pointer: coarse)");
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function badge(online) {
+  return el("span", `badge ${online ? "online" : "offline"}`, online ? "Online" : "Offline");
+}
+
+function lastSeen(iso) {
+  const when = iso ? new Date(iso) : null;
+  return when && !Number.isNaN(when.getTime()) ? `last seen ${when.toLocaleString()}` : "";
+}
+
+/** One camera's tile: a link to the single view holding a video, a still or a placeholder. */
+class Tile {
+  mode = "";
+  player = null;
+  img = null;
+
+  constructor(camera) {
+    this.id = camera.id;
+    this.el = el("a", "camera-tile");
+    this.el.dataset.cameraId = camera.id;
+    this.el.href = `#/camera/${encodeURIComponent(camera.id)}`;
+    this.media = el("div", "tile-media");
+    this.name = el("span", "tile-name");
+    this.badge = el("span");
+    const caption = el("div", "tile-caption");
+    caption.append(this.name, this.badge);
+    this.el.append(this.media, caption);
+  }
+
+  update(camera, siteOnline) {
+    this.camera = camera;
+    this.online = Boolean(siteOnline && camera.online);
+    this.name.textContent = camera.name;
+    const next = badge(this.online);
+    this.badge.replaceWith(next);
+    this.badge = next;
+    this.el.classList.toggle("offline", !this.online);
+    this.el.title = [camera.name, camera.manufacturer, camera.model].filter(Boolean).join(" · ");
+    this.el.setAttribute("aria-label", `${camera.name} (${this.online ? "online" : "offline"})`);
+  }
+
+  /** "live", "jpeg", "offline" or "hidden"; rebuilds the media only when the mode changes. */
+  setMode(mode) {
+    this.el.hidden = mode === "hidden";
+    if (mode === this.mode) return;
+    this.release();
+    this.mode = mode;
+    if (mode === "live") this.#startLive();
+    else if (mode === "jpeg") this.#startStill();
+    else if (mode === "offline") this.media.append(el("span", "tile-placeholder", "Offline"));
+  }
+
+  #startLive() {
+    const video = el("video");
+    video.muted = true;
+    video.playsInline = true;
+    video.setAttribute("aria-label", `Live video of ${this.camera.name}`);
+    const status = el("p", "player-status");
+    status.hidden = true;
+    this.media.append(video, status);
+    this.player = new LivePlayer(video, this.id, { statusElement: status });
+  }
+
+  #startStill() {
+    this.img = el("img");
+    this.img.alt = `Still image of ${this.camera.name}`;
+    this.img.decoding = "async";
+    const failed = el("p", "player-status", "No image");
+    failed.hidden = true;
+    this.img.addEventListener("error", () => (failed.hidden = false));
+    this.img.addEventListener("load", () => (failed.hidden = true));
+    this.media.append(this.img, failed);
+    this.refreshStill();
+  }
+
+  refreshStill() {
+    if (this.img) this.img.src = `${snapshotUrl(this.id)}?t=${Date.now()}`;
+  }
+
+  /** Stop the video (closing its socket) and empty the media area. */
+  release() {
+    this.player?.destroy();
+    this.player = null;
+    this.img = null;
+    this.media.replaceChildren();
+    this.mode = "";
+  }
+}
+
+/** A site (device) heading with its tiles. */
+class Site {
+  constructor(device) {
+    this.el = el("section", "site");
+    this.el.dataset.deviceId = device.id;
+    this.head = el("header", "site-head");
+    this.tiles = el("div", "tiles");
+    this.el.append(this.head, this.tiles);
+  }
+
+  update(device) {
+    const title = el("h2", "site-name", device.name || device.id);
+    const meta = [device.agent_version ? `agent ${device.agent_version}` : ""];
+    if (!device.online) meta.push(lastSeen(device.last_seen_at));
+    this.head.replaceChildren(
+      title,
+      badge(device.online),
+      el("span", "site-meta", meta.filter(Boolean).join(" · ")),
+    );
+  }
+}
+
+/** Put child at position index of parent unless it is already there (moving pauses video). */
+function place(parent, child, index) {
+  if (parent.children[index] !== child) parent.insertBefore(child, parent.children[index] ?? null);
+}
+
+export class CamerasView {
+  #section = document.getElementById("cameras-view");
+  #list = document.getElementById("camera-list");
+  #search = document.getElementById("camera-search");
+  #size = document.getElementById("tile-size");
+  #banner = document.getElementById("mode-banner");
+  #error = document.getElementById("list-error");
+  #empty = document.getElementById("list-empty");
+  #sites = new Map();
+  #tiles = new Map();
+  #pollTimer = 0;
+  #stillTimer = 0;
+  #visible = false;
+
+  constructor() {
+    this.#search.addEventListener("input", () => this.#applyModes());
+    this.#size.value = localStorage.getItem(SIZE_KEY) ?? "medium";
+    this.#list.dataset.size = this.#size.value;
+    this.#size.addEventListener("change", () => {
+      this.#list.dataset.size = this.#size.value;
+      localStorage.setItem(SIZE_KEY, this.#size.value);
+    });
+    document.getElementById("list-fullscreen").addEventListener("click", () => {
+      if (document.fullscreenElement) document.exitFullscreen();
+      else this.#section.requestFullscreen?.();
+    });
+    touchDevice.addEventListener("change", () => this.#applyModes());
+  }
+
+  show() {
+    this.#section.hidden = false;
+    this.#visible = true;
+    this.refresh();
+    this.#pollTimer = setInterval(() => this.refresh(), POLL_MS);
+    this.#stillTimer = setInterval(() => this.#refreshStills(), SNAPSHOT_MS);
+  }
+
+  /** Hide and stop everything: no socket stays open behind the single view. */
+  hide() {
+    this.#visible = false;
+    this.#section.hidden = true;
+    clearInterval(this.#pollTimer);
+    clearInterval(this.#stillTimer);
+    for (const tile of this.#tiles.values()) tile.release();
+  }
+
+  async refresh() {
+    let devices;
+    try {
+      devices = await listDevices();
+    } catch (err) {
+      if (!(err instanceof ApiError && err.status === 401)) this.#showError(err.toString());
+      return;
+    }
+    if (!this.#visible) return;
+    this.#showError("");
+    this.#render(devices);
+  }
+
+  #showError(text) {
+    this.#error.textContent = text ? `Could not load the camera list: ${text}` : "";
+    this.#error.hidden = !text;
+  }
+
+  #render(devices) {
+    const seenSites = new Set();
+    const seenTiles = new Set();
+    devices.forEach((device, i) => {
+      const site = this.#sites.get(device.id) ?? new Site(device);
+      this.#sites.set(device.id, site);
+      seenSites.add(device.id);
+      site.update(device);
+      place(this.#list, site.el, i);
+      (device.cameras ?? []).forEach((camera, j) => {
+        const tile = this.#tiles.get(camera.id) ?? new Tile(camera);
+        this.#tiles.set(camera.id, tile);
+        seenTiles.add(camera.id);
+        tile.update(camera, device.online);
+        place(site.tiles, tile.el, j);
+      });
+    });
+    this.#forget(this.#tiles, seenTiles, (tile) => tile.release());
+    this.#forget(this.#sites, seenSites, () => {});
+    this.#applyModes();
+  }
+
+  #forget(map, seen, release) {
+    for (const [id, item] of map) {
+      if (seen.has(id)) continue;
+      release(item);
+      item.el.remove();
+      map.delete(id);
+    }
+  }
+
+  /** Apply the search, pick live or JPEG mode, and say which one is on. */
+  #applyModes() {
+    const query = this.#search.value.trim().toLocaleLowerCase();
+    const tiles = [...this.#tiles.values()];
+    const shown = tiles.filter((t) => t.camera.name.toLocaleLowerCase().includes(query));
+    const jpeg = shown.length > LIVE_TILE_LIMIT || touchDevice.matches;
+    for (const tile of tiles) {
+      let mode = "hidden";
+      if (shown.includes(tile)) mode = !tile.online ? "offline" : jpeg ? "jpeg" : "live";
+      tile.setMode(mode);
+    }
+    for (const site of this.#sites.values()) {
+      site.el.hidden = ![...site.tiles.children].some((t) => !t.hidden);
+    }
+    this.#showBanner(jpeg, shown.length);
+    this.#showEmpty(tiles.length, shown.length);
+  }
+
+  #showBanner(jpeg, count) {
+    const why = touchDevice.matches
+      ? "on a phone or tablet"
+      : `${count} cameras on screen (more than ${LIVE_TILE_LIMIT})`;
+    this.#banner.textContent = jpeg
+      ? `JPEG mode is active: ${why}, tiles show still images refreshed every 30 s. ` +
+        "Open a camera or narrow the search for live video."
+      : "";
+    this.#banner.hidden = !jpeg;
+  }
+
+  #showEmpty(total, shown) {
+    let text = "";
+    if (total === 0) text = "No cameras yet. Register a site with “rmon-agent register”.";
+    else if (shown === 0) text = "No camera matches this search.";
+    this.#empty.textContent = text;
+    this.#empty.hidden = !text;
+  }
+
+  #refreshStills() {
+    for (const tile of this.#tiles.values()) if (tile.mode === "jpeg") tile.refreshStill();
+  }
+}
