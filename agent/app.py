@@ -1,0 +1,323 @@
+"""The agent process: find cameras, keep their media flowing, serve the relay's requests.
+
+Tasks owned here: the discovery loop, one media pull per camera (inside ``CameraMedia``), the
+tunnel client and the status file writer. Everything is cancelled together on stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from agent.media.errors import MediaUnavailable
+from agent.media.live import CameraMedia, LiveSubscription
+from agent.onvif.client import fetch_snapshot, read_camera
+from agent.onvif.discovery import probe
+from agent.onvif.errors import OnvifError
+from agent.onvif.models import CameraDescription, MediaProfile
+from agent.settings import AgentSettings
+from agent.store import AgentStore, Identity
+from agent.tunnel.client import TunnelClient
+from shared import models, quic
+from shared.tunnel.codes import TunnelCode
+from shared.tunnel.errors import FrameError
+from shared.tunnel.frames import FrameType
+
+log = logging.getLogger(__name__)
+
+#: How long a live request waits for the camera's first keyframe (RTSP open is ~2 s).
+LIVE_READY_TIMEOUT_S = 15.0
+SNAPSHOT_TIMEOUT_S = 10.0
+
+
+def agent_version() -> str:
+    """The installed rmon version, reported to the relay."""
+    try:
+        return version("rmon")
+    except PackageNotFoundError:
+        return "dev"
+
+
+def camera_local_id(desc: CameraDescription) -> str:
+    """A stable id for a camera: its serial number where it has one, and its address."""
+    basis = f"{desc.serial_number}|{desc.xaddr}"
+    return hashlib.sha256(basis.encode()).hexdigest()[:16]
+
+
+def pick_profile(profiles: tuple[MediaProfile, ...]) -> MediaProfile | None:
+    """The stream to pull: the largest H.264 profile, else the largest of any codec."""
+    with_uri = [p for p in profiles if p.stream_uri]
+    h264 = [p for p in with_uri if p.encoding.upper() == "H264"]
+    pool = h264 or with_uri
+    return max(pool, key=lambda p: p.width * p.height, default=None)
+
+
+@dataclass
+class Camera:
+    """One camera the agent serves."""
+
+    local_id: str
+    desc: CameraDescription
+    profile: MediaProfile | None
+    name: str
+    username: str
+    password: str = field(repr=False)
+    media: CameraMedia | None = None
+
+    def inventory(self) -> models.CameraInventory:
+        """How the relay sees this camera."""
+        caps = ["snapshot"] + (["live"] if self.media is not None else [])
+        profiles = [
+            models.ProfileInventory(
+                token=p.token,
+                name=p.name,
+                encoding=p.encoding,
+                width=p.width,
+                height=p.height,
+                fps=p.fps,
+            )
+            for p in self.desc.profiles
+        ]
+        return models.CameraInventory(
+            local_id=self.local_id,
+            name=self.name,
+            manufacturer=self.desc.manufacturer,
+            model=self.desc.model,
+            firmware_version=self.desc.firmware_version,
+            serial_number=self.desc.serial_number,
+            capabilities=caps,
+            profiles=profiles,
+        )
+
+
+class Agent:
+    """Owns the cameras and the tunnel for one site."""
+
+    def __init__(self, settings: AgentSettings, store: AgentStore, identity: Identity) -> None:
+        self.settings = settings
+        self.store = store
+        self.cameras: dict[str, Camera] = {}
+        self._known_xaddrs: set[str] = set()
+        self.tunnel = TunnelClient(
+            settings,
+            identity,
+            store.load_key(),
+            handle_request=self.handle_request,
+            inventory=self.inventory,
+            agent_version=agent_version(),
+        )
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.tunnel.run_forever())
+                tg.create_task(self._discovery_loop())
+                tg.create_task(self._status_loop())
+        finally:
+            await self.close()
+
+    async def close(self) -> None:
+        """Stop every camera pull and request task."""
+        await self.tunnel.close()
+        for cam in self.cameras.values():
+            if cam.media is not None:
+                await cam.media.close()
+
+    def inventory(self) -> models.Inventory:
+        """The full camera list for the relay."""
+        return models.Inventory(cameras=[c.inventory() for c in self.cameras.values()])
+
+    # discovery
+
+    async def _discovery_loop(self) -> None:
+        """Look for cameras now and then; new ones register themselves (DEV-10)."""
+        while True:
+            try:
+                await self.discover_once()
+            except Exception:
+                log.exception("camera discovery failed")
+            await asyncio.sleep(self.settings.discovery_interval_s)
+
+    async def discover_once(self) -> None:
+        """One discovery round: probe, then read every camera not yet known."""
+        found = await probe(
+            timeout=self.settings.discovery_timeout_s,
+            interfaces=self.settings.discovery_interfaces,
+        )
+        xaddrs = [d.xaddrs[0] for d in found if d.xaddrs]
+        xaddrs += [c.xaddr for c in self.settings.cameras]
+        added = False
+        for xaddr in dict.fromkeys(xaddrs):
+            if xaddr not in self._known_xaddrs:
+                added = await self._add_camera(xaddr) or added
+        if added:
+            self.tunnel.inventory_changed()
+
+    async def _add_camera(self, xaddr: str) -> bool:
+        """Read a camera's description and start its media pull."""
+        user, password = self.settings.credentials_for(xaddr)
+        try:
+            desc = await read_camera(xaddr, user, password, timeout=self.settings.onvif_timeout_s)
+        except OnvifError as err:
+            log.warning("camera %s not usable: %s", xaddr, err)
+            return False
+        cam = Camera(
+            local_id=camera_local_id(desc),
+            desc=desc,
+            profile=pick_profile(desc.profiles),
+            name=self._override_name(xaddr),
+            username=user,
+            password=password,
+        )
+        if cam.profile is not None:
+            cam.media = CameraMedia(
+                cam.profile.stream_uri, username=user, password=password, label=cam.local_id
+            )
+            await cam.media.start()
+        self.cameras[cam.local_id] = cam
+        self._known_xaddrs.add(xaddr)
+        log.info("camera %s (%s %s) at %s", cam.local_id, desc.manufacturer, desc.model, xaddr)
+        return True
+
+    def _override_name(self, xaddr: str) -> str:
+        """The installer's name for a camera, or empty to let the relay number it."""
+        return next((c.name or "" for c in self.settings.cameras if c.xaddr == xaddr), "")
+
+    # requests from the relay
+
+    async def handle_request(self, stream: quic.TunnelStream) -> None:
+        """Serve one relay-opened stream: a REQUEST header, then the kind's handler."""
+        frame = await stream.read_frame()
+        if frame is None or frame.type is not FrameType.REQUEST:
+            stream.reset(quic.RESET_INTERNAL)
+            return
+        try:
+            request = models.Request.model_validate_json(frame.payload)
+        except ValidationError:
+            _answer_error(stream, 400, TunnelCode.UNSUPPORTED_REQUEST, "bad request header")
+            return
+        cam = self.cameras.get(request.camera)
+        if cam is None:
+            _answer_error(stream, 404, TunnelCode.NOT_FOUND, "no such camera on this site")
+            return
+        if request.kind == "live":
+            await self._serve_live(stream, cam)
+        else:
+            await self._serve_snapshot(stream, cam)
+
+    async def _serve_live(self, stream: quic.TunnelStream, cam: Camera) -> None:
+        """Stream fMP4 until the relay resets the stream (the viewer left)."""
+        if cam.media is None:
+            _answer_error(stream, 503, TunnelCode.CAMERA_UNREACHABLE, "camera has no stream")
+            return
+        try:
+            async with cam.media.subscribe(self.settings.live_queue_bytes) as sub:
+                info = await sub.ready(LIVE_READY_TIMEOUT_S)
+                meta = {"width": info.width, "height": info.height, "codec": info.video_codec}
+                stream.send_message(
+                    FrameType.RESPONSE, models.Response(content_type=info.mime, meta=meta)
+                )
+                await _until_peer_done(stream, _pump_live(stream, sub))
+        except MediaUnavailable as err:
+            if not stream.is_reset:
+                _answer_error(stream, 503, TunnelCode.CAMERA_UNREACHABLE, str(err))
+
+    async def _serve_snapshot(self, stream: quic.TunnelStream, cam: Camera) -> None:
+        """Answer a JPEG of the current image (PLAY-5)."""
+        try:
+            jpeg = await self._snapshot(cam)
+        except (MediaUnavailable, OnvifError) as err:
+            _answer_error(stream, 503, TunnelCode.CAMERA_UNREACHABLE, str(err))
+            return
+        stream.send_message(FrameType.RESPONSE, models.Response(content_type="image/jpeg"))
+        await stream.send_data(jpeg)
+        stream.end()
+
+    async def _snapshot(self, cam: Camera) -> bytes:
+        """From the live pull when it runs (no extra camera load), else the ONVIF snapshot URI."""
+        if cam.media is not None and cam.media.info is not None:
+            with contextlib.suppress(MediaUnavailable):
+                return await cam.media.snapshot(SNAPSHOT_TIMEOUT_S)
+        uri = cam.profile.snapshot_uri if cam.profile else ""
+        if not uri:
+            raise MediaUnavailable("camera offers no snapshot")
+        return await fetch_snapshot(
+            uri, cam.username, cam.password, timeout=self.settings.onvif_timeout_s
+        )
+
+    # status for the installer
+
+    async def _status_loop(self) -> None:
+        """Write status.json for ``rmon-agent status`` every few seconds."""
+        while True:
+            write_status(self.store.data_dir, self.status())
+            await asyncio.sleep(5)
+
+    def status(self) -> dict[str, object]:
+        """Tunnel and camera state as shown to the installer (SUP-1)."""
+        st = self.tunnel.status
+        return {
+            "updated_at": time.time(),
+            "tunnel": {"connected": st.connected, "since": st.since, "last_error": st.last_error},
+            "cameras": [
+                {
+                    "id": c.local_id,
+                    "model": c.desc.model,
+                    "xaddr": c.desc.xaddr,
+                    "live": bool(c.media),
+                }
+                for c in self.cameras.values()
+            ],
+        }
+
+
+def write_status(data_dir: Path, status: dict[str, object]) -> None:
+    """Atomically replace the status file."""
+    tmp = data_dir / "status.json.tmp"
+    tmp.write_text(json.dumps(status, indent=2))
+    tmp.replace(data_dir / "status.json")
+
+
+def _answer_error(stream: quic.TunnelStream, status: int, code: int, message: str) -> None:
+    """A failed RESPONSE header, then FIN."""
+    response = models.Response(status=status, code=code, message=message)
+    stream.send_message(FrameType.RESPONSE, response)
+    stream.end()
+
+
+async def _pump_live(stream: quic.TunnelStream, sub: LiveSubscription) -> None:
+    """Forward media chunks; ``send_data`` waits while the tunnel is backed up."""
+    while True:
+        await stream.send_data(await sub.next_chunk())
+
+
+async def _until_peer_done(stream: quic.TunnelStream, work: Coroutine[Any, Any, None]) -> None:
+    """Run ``work`` until it ends or the relay ends/resets its side of the stream."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_drain_reads(stream))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        task.cancel()
+        watcher.cancel()
+    if task.done() and not task.cancelled():
+        task.result()
+
+
+async def _drain_reads(stream: quic.TunnelStream) -> None:
+    """Return when the relay ends or resets its side (the viewer is gone)."""
+    with contextlib.suppress(quic.StreamReset, FrameError):
+        while await stream.read_frame() is not None:
+            pass

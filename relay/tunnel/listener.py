@@ -1,0 +1,80 @@
+"""The relay's QUIC listener for agents: accepts connections and runs one session each."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from typing import TYPE_CHECKING
+
+from relay.settings import RelaySettings
+from relay.tls import TlsFiles, leaf_der
+from relay.tunnel.registry import Registry
+from relay.tunnel.session import AgentSession
+from shared import quic
+from shared.tunnel.identity import certificate_fingerprint
+
+if TYPE_CHECKING:
+    from relay.store import Store
+
+log = logging.getLogger(__name__)
+
+#: What a graceful stop tells agents: come back after this long (seconds).
+GOAWAY_RETRY_S = 1.0
+
+
+class TunnelListener:
+    """Owns the QUIC server, the registry and every agent session task."""
+
+    def __init__(self, settings: RelaySettings, store: Store, tls: TlsFiles) -> None:
+        self.settings = settings
+        self.store = store
+        self.tls = tls
+        self.relay_id = uuid.uuid4().hex[:12]
+        self.cert_fingerprint = certificate_fingerprint(leaf_der(tls.cert))
+        self.registry = Registry(store, self.relay_id)
+        self._server: quic.QuicServerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self, host: str, port: int) -> None:
+        """Bind UDP ``host:port`` (the HTTPS port number)."""
+        self._server = await quic.serve(
+            host,
+            port,
+            certfile=self.tls.cert,
+            keyfile=self.tls.key,
+            on_connection=self._on_connection,
+            core=self.settings.quic_core,
+        )
+
+    def _on_connection(self, conn: quic.TunnelConnection) -> None:
+        """A TLS handshake finished: start the session task (it owns the connection)."""
+        session = AgentSession(self, conn)
+        task = asyncio.get_running_loop().create_task(self._run(session))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, session: AgentSession) -> None:
+        """Run a session to its end and take it out of the registry."""
+        try:
+            await session.run()
+        except TimeoutError:
+            log.info("agent from %s did not finish its handshake", session.conn.remote_address())
+        except Exception:
+            log.exception("agent session failed")
+        finally:
+            with contextlib.suppress(Exception):
+                await self.registry.detach(session)
+
+    async def stop(self) -> None:
+        """Say GOAWAY to every agent, close the listener and end every session."""
+        for session in self.registry.sessions():
+            session.go_away(GOAWAY_RETRY_S)
+            session.conn.close(reason="relay stopping")
+            session.conn.flush_now()  # the GOAWAY and CLOSE leave before the socket closes
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,49 @@
+"""Which agents hold a tunnel to this relay, and their online state in the store."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from relay.store import Store
+    from relay.tunnel.session import AgentSession
+
+log = logging.getLogger(__name__)
+
+
+class Registry:
+    """device id → the live session; a newer session of the same device replaces the older."""
+
+    def __init__(self, store: Store, relay_id: str) -> None:
+        self._store = store
+        self._relay_id = relay_id
+        self._sessions: dict[str, AgentSession] = {}
+
+    def get(self, device_id: str) -> AgentSession | None:
+        """The device's live session on this relay, if any."""
+        session = self._sessions.get(device_id)
+        if session is not None and session.conn.closed:
+            return None
+        return session
+
+    async def attach(self, session: AgentSession) -> None:
+        """Record an authenticated session and mark the device online."""
+        old = self._sessions.get(session.device_id)
+        self._sessions[session.device_id] = session
+        if old is not None and old is not session:
+            old.conn.close(reason="replaced by a newer connection")
+        await self._store.set_device_online(session.device_id, True, self._relay_id)
+        log.info("agent %s online from %s", session.device_id, session.conn.remote_address())
+
+    async def detach(self, session: AgentSession) -> None:
+        """Forget a session that ended, unless a newer one already replaced it."""
+        if not session.device_id or self._sessions.get(session.device_id) is not session:
+            return
+        del self._sessions[session.device_id]
+        await self._store.set_device_online(session.device_id, False, None)
+        log.info("agent %s offline", session.device_id)
+
+    def sessions(self) -> list[AgentSession]:
+        """Every live session (for graceful shutdown)."""
+        return list(self._sessions.values())

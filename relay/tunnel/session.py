@@ -1,0 +1,133 @@
+"""One agent's authenticated tunnel on this relay, driven by the sans-I/O ``RelayControl``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import TYPE_CHECKING
+
+from shared import quic
+from shared.tunnel import control as ctl
+from shared.tunnel.errors import FrameError
+
+if TYPE_CHECKING:
+    from relay.tunnel.listener import TunnelListener
+
+log = logging.getLogger(__name__)
+
+#: An agent must send HELLO and AUTH within this time or is dropped (seconds).
+HANDSHAKE_TIMEOUT_S = 10.0
+
+
+class AgentSession:
+    """Serves the control stream of one agent connection and opens request streams on it."""
+
+    def __init__(self, listener: TunnelListener, conn: quic.TunnelConnection) -> None:
+        self.listener = listener
+        self.conn = conn
+        self.device_id = ""
+        self._control: ctl.RelayControl | None = None
+        self._stream: quic.TunnelStream | None = None
+        self._first_stream: asyncio.Future[quic.TunnelStream] = (
+            asyncio.get_running_loop().create_future()
+        )
+        conn.on_stream = self._on_stream
+
+    def _on_stream(self, stream: quic.TunnelStream) -> None:
+        """The agent's first stream is the control stream; agents open no others (yet)."""
+        if not self._first_stream.done():
+            self._first_stream.set_result(stream)
+        else:
+            stream.reset(quic.RESET_CANCELLED)
+
+    async def run(self) -> None:
+        """Handshake, then serve the control stream until the connection ends."""
+        settings = self.listener.settings
+        loop = asyncio.get_running_loop()
+        self._control = control = ctl.RelayControl(
+            self.listener.cert_fingerprint,
+            loop.time(),
+            relay_id=self.listener.relay_id,
+            heartbeat_interval_s=settings.heartbeat_interval_s,
+            dead_after_s=settings.agent_dead_after_s,
+        )
+        async with asyncio.timeout(HANDSHAKE_TIMEOUT_S):
+            self._stream = stream = await self._first_stream
+        try:
+            await self._serve(stream, control)
+        finally:
+            self._flush()
+            self.conn.close(reason="session over")
+
+    async def _serve(self, stream: quic.TunnelStream, control: ctl.RelayControl) -> None:
+        """Read frames and timers into the state machine; act on its events."""
+        loop = asyncio.get_running_loop()
+        reader = asyncio.ensure_future(stream.read_frame())
+        try:
+            while not control.closed:
+                timeout = max(0.0, control.next_deadline() - loop.time())
+                if control.state is not ctl.State.OPEN:
+                    timeout = min(timeout, HANDSHAKE_TIMEOUT_S)
+                done, _ = await asyncio.wait({reader}, timeout=timeout)
+                events = control.handle_timer(loop.time())
+                if done:
+                    frame = reader.result()
+                    if frame is None:
+                        return
+                    events += control.receive_frame(frame, loop.time())
+                    reader = asyncio.ensure_future(stream.read_frame())
+                elif control.state is not ctl.State.OPEN:
+                    return  # handshake stalled
+                for event in events:
+                    await self._on_event(event, control)
+                self._flush()
+        except (quic.StreamReset, FrameError) as err:
+            log.info("agent %s control stream ended: %s", self.device_id or "?", err)
+        finally:
+            reader.cancel()
+
+    async def _on_event(self, event: ctl.ControlEvent, control: ctl.RelayControl) -> None:
+        """Look up keys, register the session, store inventories."""
+        store = self.listener.store
+        match event:
+            case ctl.HelloReceived(device_id=device_id):
+                device = await store.get_device(device_id)
+                key = bytes.fromhex(device.public_key) if device is not None else None
+                control.challenge(key, os.urandom(32))
+            case ctl.Authenticated(device_id=device_id):
+                self.device_id = device_id
+                await self.listener.registry.attach(self)
+            case ctl.InventoryReceived(inventory=inventory):
+                await store.upsert_inventory(self.device_id, list(inventory.cameras))
+            case ctl.PeerError(code=code, message=message, sent_by_peer=by_peer):
+                who = "agent" if by_peer else "relay"
+                log.warning(
+                    "tunnel from %s refused by %s: %d %s",
+                    control.device_id or "?",
+                    who,
+                    code,
+                    message,
+                )
+            case ctl.PeerSilent(silent_for=silent):
+                log.info("agent %s silent for %.1f s: dropping", self.device_id, silent)
+            case _:
+                pass
+
+    def _flush(self) -> None:
+        """Send what the state machine queued."""
+        if self._control is None or self._stream is None:
+            return
+        data = self._control.data_to_send()
+        if data and not self._stream.is_reset and not self.conn.closed:
+            self.conn._send(self._stream.stream_id, data)
+
+    def go_away(self, retry_after_s: float) -> None:
+        """Tell the agent we are leaving, so it reconnects at once instead of timing out."""
+        if self._control is not None and self._control.state is ctl.State.OPEN:
+            self._control.go_away(retry_after_s, "relay shutting down")
+            self._flush()
+
+    async def open_request_stream(self) -> quic.TunnelStream:
+        """A new stream to the agent for one viewer request."""
+        return await self.conn.open_stream()
