@@ -344,11 +344,28 @@ class TunnelConnection:
         self._writable.set()
 
     def _send(self, stream_id: int, data: bytes, fin: bool = False) -> None:
-        """Queue stream bytes and schedule a transmit."""
-        self._quic.send_stream_data(stream_id, data, end_stream=fin)
+        """Queue stream bytes and schedule a transmit.
+
+        The core may already know the connection is closing before its termination event reached
+        us; the bytes could never arrive then, so the connection is treated as terminated.
+        """
+        try:
+            self._quic.send_stream_data(stream_id, data, end_stream=fin)
+        except Exception as err:  # qh3: QuicConnectionError; aioquic: AssertionError/ValueError
+            if self._is_closing(err):
+                self._terminated("connection closed")
+                return
+            raise
         self._transmit()
         if fin and (stream := self._streams.get(stream_id)) is not None and stream._fin:
             self._forget(stream_id)
+
+    def _is_closing(self, err: Exception) -> bool:
+        """True when ``err`` says the core is past the point of sending stream data."""
+        if getattr(self._quic, "_close_event", None) is not None:
+            return True
+        state = getattr(getattr(self._quic, "_state", None), "name", "")
+        return state not in ("", "FIRSTFLIGHT", "CONNECTED") or "closed" in str(err)
 
     def _forget(self, stream_id: int) -> None:
         """Drop a finished stream from the table."""

@@ -41,7 +41,7 @@ class Registry:
         if not session.device_id or self._sessions.get(session.device_id) is not session:
             return
         del self._sessions[session.device_id]
-        await self._store.set_device_online(session.device_id, False, None)
+        await self._store.set_device_online(session.device_id, False, self._relay_id)
         log.info("agent %s offline", session.device_id)
 
     def sessions(self) -> list[AgentSession]:

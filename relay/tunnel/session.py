@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from typing import TYPE_CHECKING
@@ -19,6 +20,11 @@ log = logging.getLogger(__name__)
 #: An agent must send HELLO and AUTH within this time or is dropped (seconds).
 HANDSHAKE_TIMEOUT_S = 10.0
 
+#: After refusing an agent, how long the relay waits for it to read the ERROR frame and close
+#: (seconds). Closing at once would discard the queued frame: a QUIC CONNECTION_CLOSE supersedes
+#: unsent stream data, and the agent would see a bare reset instead of the reason.
+REFUSAL_LINGER_S = 2.0
+
 
 class AgentSession:
     """Serves the control stream of one agent connection and opens request streams on it."""
@@ -27,6 +33,7 @@ class AgentSession:
         self.listener = listener
         self.conn = conn
         self.device_id = ""
+        self._refused = False
         self._control: ctl.RelayControl | None = None
         self._stream: quic.TunnelStream | None = None
         self._first_stream: asyncio.Future[quic.TunnelStream] = (
@@ -56,9 +63,20 @@ class AgentSession:
             self._stream = stream = await self._first_stream
         try:
             await self._serve(stream, control)
+            if self._refused:
+                await self._linger(stream)
         finally:
             self._flush()
             self.conn.close(reason="session over")
+
+    async def _linger(self, stream: quic.TunnelStream) -> None:
+        """Deliver the ERROR frame, end the stream and let the refused agent hang up first."""
+        self._flush()
+        stream.end()
+        self.conn.flush_now()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(REFUSAL_LINGER_S):
+                await self.conn.wait_closed()
 
     async def _serve(self, stream: quic.TunnelStream, control: ctl.RelayControl) -> None:
         """Read frames and timers into the state machine; act on its events."""
@@ -102,6 +120,7 @@ class AgentSession:
                 await store.upsert_inventory(self.device_id, list(inventory.cameras))
             case ctl.PeerError(code=code, message=message, sent_by_peer=by_peer):
                 who = "agent" if by_peer else "relay"
+                self._refused = self._refused or not by_peer
                 log.warning(
                     "tunnel from %s refused by %s: %d %s",
                     control.device_id or "?",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,22 @@ def _online_camera(relay: stack.Relay, token: str) -> dict[str, Any] | None:
     return None
 
 
+def _wait_frames(page: Any, above: int, timeout_s: float) -> int:
+    """Poll the decoded-frame counter until it passes ``above``.
+
+    Not ``wait_for_function``: that evaluates a string in the page, which the portal's CSP
+    (no 'unsafe-eval') rightly refuses, and the test must run under the real CSP.
+    """
+    deadline = time.monotonic() + timeout_s
+    frames = 0
+    while time.monotonic() < deadline:
+        frames = int(page.evaluate(FRAMES_JS))
+        if frames > above:
+            return frames
+        page.wait_for_timeout(100)
+    raise AssertionError(f"decoded frames stayed at {frames} (wanted > {above}) for {timeout_s} s")
+
+
 def _watch_live(browser: Any, relay: stack.Relay, camera_id: str) -> None:
     """Log in through the portal, open the camera, and see decoded frames grow within 10 s."""
     context = browser.new_context(ignore_https_errors=True)
@@ -60,9 +77,8 @@ def _watch_live(browser: Any, relay: stack.Relay, camera_id: str) -> None:
         tile.wait_for(timeout=15_000)
         tile.click()
         page.wait_for_selector("#single-video", timeout=5_000)
-        page.wait_for_function(f"({FRAMES_JS})() > 0", timeout=10_000)
-        first = page.evaluate(FRAMES_JS)
-        page.wait_for_function(f"({FRAMES_JS})() > {first} + 5", timeout=10_000)
+        first = _wait_frames(page, above=0, timeout_s=10)
+        _wait_frames(page, above=first + 5, timeout_s=10)
     finally:
         context.close()
 

@@ -26,10 +26,16 @@ class Proc:
 
     popen: subprocess.Popen[bytes]
     log_path: Path
+    #: Where this process's output starts in a log file shared with earlier runs (a restart).
+    log_offset: int = 0
 
     def log(self) -> str:
-        """What the process wrote so far (for failure messages)."""
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        """What this process wrote so far (for readiness checks and failure messages)."""
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as fh:
+            fh.seek(self.log_offset)
+            return fh.read().decode(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10.0) -> None:
         """Signal the process group and wait; SIGKILL if it lingers."""
@@ -58,12 +64,13 @@ def start(
     """Start ``argv`` (optionally behind ``prefix``, e.g. ip netns exec) logging to a file."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     fh = log_path.open("ab")
+    offset = fh.tell()
     full_env = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
     popen = subprocess.Popen(
         [*prefix, *argv], stdout=fh, stderr=subprocess.STDOUT, env=full_env, start_new_session=True
     )
     fh.close()
-    return Proc(popen, log_path)
+    return Proc(popen, log_path, offset)
 
 
 def wait_for_log(proc: Proc, pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
