@@ -102,6 +102,14 @@ class RelaySettings(BaseSettings):
         gt=0,
         description="An agent silent this long is taken as gone and marked offline (seconds).",
     )
+    goaway_retry_after_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        description="On a graceful stop agents are told to come back within this window; each "
+        "picks a uniform random point in it so their handshakes do not all land at once "
+        "(seconds).",
+    )
     ws_coalesce_bytes: int = Field(
         default=64 * 1024,
         gt=0,

@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
+from tenacity.wait import wait_exponential, wait_random_exponential
 
 from agent.settings import AgentSettings
 from agent.store import Identity
@@ -33,6 +35,41 @@ RequestHandler = Callable[[quic.TunnelStream], Awaitable[None]]
 #: Failures that end a connection attempt and are worth retrying: the relay is down, restarting,
 #: unreachable, or refused us for a reason that may pass (it may not know us yet after a restore).
 RETRYABLE = (OSError, ConnectionError, TimeoutError, FrameError, quic.StreamReset)
+
+#: A relay that died without a goodbye must be noticed within this long (DESIGN.md, Liveness).
+LIVENESS_LIMIT_S = 15.0
+#: The dead-after limit is this many heartbeats, so one late PONG is not taken for a dead relay.
+SILENT_HEARTBEATS = 1.5
+#: First window of the reconnect backoff; it doubles per failed attempt up to the settings' cap.
+BACKOFF_FIRST_S = 0.5
+
+
+def liveness(heartbeat_s: float) -> tuple[float, float]:
+    """(ping every, dead after) for a heartbeat setting, keeping dead-after within 15 s.
+
+    A heartbeat of 15 s with dead-after 15 s would declare a healthy relay dead whenever a PONG
+    takes longer than no time at all, so the ping period shrinks to keep 1.5 heartbeats of slack.
+    """
+    dead_after = min(LIVENESS_LIMIT_S, heartbeat_s * SILENT_HEARTBEATS)
+    return min(heartbeat_s, dead_after / SILENT_HEARTBEATS), dead_after
+
+
+def goaway_delay(retry_after_s: float, rng: random.Random) -> float:
+    """When to come back after GOAWAY: uniform over the relay's window, so a relay's agents
+    spread their reconnects instead of all handshaking at once when the window ends."""
+    return rng.uniform(0.0, max(0.0, retry_after_s))
+
+
+class FullJitter(wait_random_exponential):
+    """tenacity's full-jitter wait drawing from an injected RNG (tests record the windows)."""
+
+    def __init__(self, rng: random.Random, *, multiplier: float, max_s: float) -> None:
+        super().__init__(multiplier=multiplier, max=max_s)
+        self.rng = rng
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        """Uniform in [0, min(cap, first window x 2^(attempt-1))]."""
+        return self.rng.uniform(self.min, wait_exponential.__call__(self, retry_state))
 
 
 class SessionEnded(Exception):
@@ -73,8 +110,10 @@ class TunnelClient:
         handle_request: RequestHandler,
         inventory: Callable[[], models.Inventory],
         agent_version: str = "",
+        rng: random.Random | None = None,
     ) -> None:
         self._settings = settings
+        self._rng = rng or random.Random()  # noqa: S311 -- jitter, not a secret
         self._identity = identity
         self._key = key
         self._handle_request = handle_request
@@ -95,13 +134,15 @@ class TunnelClient:
                 log.info("tunnel session ended: %s", ended)
                 self.status.last_error = str(ended)
                 if ended.retry_after_s:
-                    await asyncio.sleep(ended.retry_after_s)
+                    await asyncio.sleep(goaway_delay(ended.retry_after_s, self._rng))
 
     async def _connect_with_backoff(self) -> None:
         """Retry connection attempts with full jitter until one session ends after auth."""
         retrying = AsyncRetrying(
-            wait=wait_random_exponential(
-                multiplier=0.5, max=self._settings.reconnect_max_backoff_s
+            wait=FullJitter(
+                self._rng,
+                multiplier=BACKOFF_FIRST_S,
+                max_s=self._settings.reconnect_max_backoff_s,
             ),
             retry=retry_if_exception_type(RETRYABLE),
             before_sleep=self._log_retry,
@@ -140,12 +181,13 @@ class TunnelClient:
         """Drive the control state machine over the first stream until the session ends."""
         loop = asyncio.get_running_loop()
         fingerprint = certificate_fingerprint(conn.peer_certificate_der())
+        ping_every, dead_after = liveness(self._settings.heartbeat_interval_s)
         control = ctl.AgentControl(
             self._identity.device_id,
             loop.time(),
             agent_version=self._agent_version,
-            heartbeat_interval_s=self._settings.heartbeat_interval_s,
-            dead_after_s=self._settings.heartbeat_interval_s * 1.5,
+            heartbeat_interval_s=ping_every,
+            dead_after_s=dead_after,
         )
         stream = await conn.open_stream()
         self._control, self._control_stream = control, stream

@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: What a graceful stop tells agents: come back after this long (seconds).
-GOAWAY_RETRY_S = 1.0
+#: How long a graceful stop waits for agents to read GOAWAY and hang up (seconds).
+GOAWAY_LINGER_S = 1.0
 
 
 class TunnelListener:
@@ -69,12 +69,26 @@ class TunnelListener:
 
     async def stop(self) -> None:
         """Say GOAWAY to every agent, close the listener and end every session."""
-        for session in self.registry.sessions():
-            session.go_away(GOAWAY_RETRY_S)
-            session.conn.close(reason="relay stopping")
-            session.conn.flush_now()  # the GOAWAY and CLOSE leave before the socket closes
+        await self._say_goaway(self.registry.sessions())
         if self._server is not None:
             self._server.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _say_goaway(self, sessions: list[AgentSession]) -> None:
+        """GOAWAY to each agent, then close what the agents did not close themselves.
+
+        Closing at once would lose the GOAWAY: a QUIC CONNECTION_CLOSE supersedes stream data not
+        yet sent, and the agents would take the close for a crash and come back without the
+        relay's spreading window. Agents hang up as soon as they read the GOAWAY.
+        """
+        for session in sessions:
+            session.go_away(self.settings.goaway_retry_after_s)
+            session.conn.flush_now()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(GOAWAY_LINGER_S):
+                await asyncio.gather(*(s.conn.wait_closed() for s in sessions))
+        for session in sessions:
+            session.conn.close(reason="relay stopping")
+            session.conn.flush_now()  # the CLOSE leaves before the socket closes
