@@ -29,7 +29,14 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from shared.tunnel.errors import FrameError
-from shared.tunnel.frames import MAX_DATA_PAYLOAD, Frame, FrameDecoder, FrameType, encode_frame
+from shared.tunnel.frames import (
+    HEADER_SIZE,
+    MAX_DATA_PAYLOAD,
+    Frame,
+    FrameDecoder,
+    FrameType,
+    encode_frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +107,7 @@ class TunnelStream:
         self._reset_code: int | None = None
         self._send_stopped: int | None = None
         self._ended = False
+        self._frame_error: FrameError | None = None
 
     # receiving
 
@@ -108,8 +116,10 @@ class TunnelStream:
         while True:
             if self._frames:
                 frame = self._frames.popleft()
-                self._buffered -= len(frame.payload)
+                self._buffered -= len(frame.payload) + HEADER_SIZE
                 return frame
+            if self._frame_error is not None:
+                raise self._frame_error
             if self._reset_code is not None:
                 raise StreamReset(self.stream_id, self._reset_code)
             if self._fin:
@@ -128,7 +138,7 @@ class TunnelStream:
         size = 0
         while self._frames and self._frames[0].type is FrameType.DATA and size < limit:
             frame = self._frames.popleft()
-            self._buffered -= len(frame.payload)
+            self._buffered -= len(frame.payload) + HEADER_SIZE
             parts.append(frame.payload)
             size += len(frame.payload)
         return b"".join(parts)
@@ -144,13 +154,17 @@ class TunnelStream:
             return
         try:
             frames = self._decoder.feed(data)
-        except FrameError:
-            log.warning("stream %d: invalid framing, resetting", self.stream_id)
+        except FrameError as err:
+            # The reader gets the FrameError itself (not a bare reset) so the owner of a
+            # control stream can answer with a protocol error code.
+            log.warning("stream %d: invalid framing, resetting: %s", self.stream_id, err)
+            self._frame_error = err
             self.reset(RESET_INTERNAL)
             self._on_reset(RESET_INTERNAL)
             return
         self._frames.extend(frames)
-        self._buffered += sum(len(f.payload) for f in frames)
+        # Count each frame's header too: a flood of empty frames must hit the limit as well.
+        self._buffered += sum(len(f.payload) + HEADER_SIZE for f in frames)
         self._fin = self._fin or fin
         if fin and self._ended:  # both directions finished: nothing more can arrive
             self.conn._forget(self.stream_id)
@@ -251,6 +265,8 @@ class TunnelConnection:
         self._closed = asyncio.Event()
         self.close_reason = ""
         self.on_stream: Callable[[TunnelStream], None] | None = None
+        #: Where the peer's datagrams come from; a server's socket has no peername to ask.
+        self.peer_address: tuple[str, int] | None = None
 
     @property
     def closed(self) -> bool:
@@ -286,6 +302,8 @@ class TunnelConnection:
 
     def remote_address(self) -> tuple[str, int]:
         """The peer's UDP address (for logs and connection history)."""
+        if self.peer_address is not None:
+            return self.peer_address
         addr = self._protocol._transport.get_extra_info("peername") if self._protocol else None
         if addr:
             return str(addr[0]), int(addr[1])
@@ -417,12 +435,18 @@ def _protocol_class(core: _CoreApi) -> type:
             self.tunnel._event(event)
 
         def datagram_received(self, data: Any, addr: Any) -> None:
+            self._note_peer(addr)
             super().datagram_received(data, addr)
             self._wake()
 
         def datagrams_received(self, data: Any, addr: Any) -> None:
+            self._note_peer(addr)
             super().datagrams_received(data, addr)
             self._wake()
+
+        def _note_peer(self, addr: Any) -> None:
+            if self.tunnel is not None and addr:
+                self.tunnel.peer_address = (str(addr[0]), int(addr[1]))
 
         def _wake(self) -> None:
             if self.tunnel is not None:

@@ -87,3 +87,32 @@ class DeviceWithCameras:
 
     device: DeviceRow
     cameras: tuple[CameraRow, ...]
+
+
+HistoryEvent = Literal["connected", "disconnected"]
+
+
+@dataclass(frozen=True)
+class HistoryQuery:
+    """Filters and page of a connection-history listing (DEV-7)."""
+
+    device: str = ""
+    since: datetime | None = None
+    until: datetime | None = None
+    event: HistoryEvent | None = None
+    offset: int = 0
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    """One connect or disconnect of a device's tunnel, with why it happened."""
+
+    id: int
+    device_id: str
+    device_name: str
+    event: str
+    at: datetime
+    reason: str
+    refused: bool
+    address: str

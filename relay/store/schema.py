@@ -18,6 +18,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from relay.store.types import UtcDateTime
@@ -35,6 +36,7 @@ metadata = MetaData(
 
 ID = 36  # a UUID in its canonical text form
 EMAIL = 254  # RFC 5321 path limit
+HISTORY_REASON = 128  # connection_history.reason
 
 accounts = Table(
     "accounts",
@@ -131,6 +133,12 @@ connection_history = Table(
     Column("device_id", String(ID), ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
     Column("event", String(16), nullable=False),
     Column("at", UtcDateTime, nullable=False),
+    # Why the tunnel came up or went down ("heartbeat timeout", "relay shutting down", …).
+    Column("reason", String(HISTORY_REASON), nullable=False, server_default=""),
+    # A connection the relay turned away (failed key proof…): a "disconnected" row worth a flag.
+    Column("refused", Boolean, nullable=False, server_default=false()),
+    # The agent's public address as the relay saw it ("203.0.113.7:50123").
+    Column("address", String(64), nullable=False, server_default=""),
     CheckConstraint("event IN ('connected', 'disconnected')", name="event"),
     Index("ix_connection_history_device_at", "device_id", "at"),
 )

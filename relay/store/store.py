@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Row, and_, delete, insert, or_, select, update
+from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -28,11 +28,14 @@ from relay.store.rows import (
     DeviceRow,
     DeviceWithCameras,
     GrantState,
+    HistoryQuery,
+    HistoryRow,
     LoginLock,
     Role,
     SessionRow,
 )
 from relay.store.schema import (
+    HISTORY_REASON,
     accounts,
     cameras,
     connection_history,
@@ -47,6 +50,9 @@ Clock = Callable[[], datetime]
 
 NAME_COLUMN = 64  # cameras.name
 FACT_COLUMN = 128  # cameras.model, manufacturer, firmware_version, serial_number
+ADDRESS_COLUMN = 64  # connection_history.address
+#: History reason for a tunnel whose end nobody recorded (its relay was killed, say).
+UNRECORDED_END = "connection lost (relay restarted or lost the tunnel)"
 
 
 def utc_now() -> datetime:
@@ -316,11 +322,25 @@ class Store:
             row = (await conn.execute(select(devices).where(devices.c.id == device_id))).first()
         return _device(row) if row is not None else None
 
-    async def set_device_online(self, device_id: str, online: bool, relay_id: str | None) -> None:
-        """Record a tunnel coming up (on ``relay_id``) or going down, with a history row.
+    async def set_device_online(
+        self,
+        device_id: str,
+        online: bool,
+        relay_id: str | None,
+        *,
+        reason: str = "",
+        address: str = "",
+        previous_ended: str = UNRECORDED_END,
+        previous_address: str = "",
+    ) -> None:
+        """Record a tunnel coming up (on ``relay_id``) or going down, with a history row (DEV-7).
 
         Going offline with a ``relay_id`` only applies while that relay still holds the device,
         so a relay noticing a stale tunnel late cannot undo a newer connection on another relay.
+        Coming up while the device is still marked online means the previous tunnel ended
+        without a row (its relay was killed, or it was replaced): that end is written first,
+        with ``previous_ended`` (and ``previous_address`` when known) as its reason, so every
+        "connected" row has its "disconnected".
         """
         now = self.now()
         where = [devices.c.id == device_id]
@@ -328,13 +348,27 @@ class Store:
             where.append(devices.c.connected_relay == relay_id)
         values = {"online": online, "connected_relay": relay_id if online else None}
         async with self._write() as conn:
+            if online and await _marked_online(conn, device_id):
+                await _history(
+                    conn, device_id, "disconnected", now, previous_ended, address=previous_address
+                )
             result = await conn.execute(
                 update(devices).where(and_(*where)).values(**values, last_seen_at=now)
             )
             if result.rowcount:
                 event = "connected" if online else "disconnected"
-                await conn.execute(
-                    insert(connection_history).values(device_id=device_id, event=event, at=now)
+                await _history(conn, device_id, event, now, reason, address=address)
+
+    async def record_refusal(self, device_id: str, reason: str, address: str = "") -> None:
+        """A registered device was turned away at the tunnel (failed key proof…): a flagged
+        "disconnected" row, so the subscriber sees attempts made with the device's id.
+        Unknown device ids leave no row (there is no account to show it to)."""
+        now = self.now()
+        async with self._write() as conn:
+            exists = await conn.scalar(select(devices.c.id).where(devices.c.id == device_id))
+            if exists is not None:
+                await _history(
+                    conn, device_id, "disconnected", now, reason, address=address, refused=True
                 )
 
     async def connection_history(
@@ -351,6 +385,39 @@ class Store:
         async with self._read() as conn:
             rows = (await conn.execute(query)).all()
         return [(row.event, row.at) for row in rows]
+
+    async def connection_history_page(
+        self, account_id: str, query: HistoryQuery
+    ) -> tuple[list[HistoryRow], int]:
+        """One page of the account's connection history, newest first, and the total count.
+
+        ``query.device`` matches device names case-insensitively anywhere in the name (the
+        manual's "fuzzy search", 4.2.7) or a device id exactly; times are inclusive.
+        """
+        h, d = connection_history.c, devices.c
+        where = [d.account_id == account_id]
+        if query.device:
+            where.append(or_(d.name.icontains(query.device, autoescape=True), d.id == query.device))
+        if query.since is not None:
+            where.append(h.at >= query.since)
+        if query.until is not None:
+            where.append(h.at <= query.until)
+        if query.event is not None:
+            where.append(h.event == query.event)
+        joined = connection_history.join(devices, d.id == h.device_id)
+        rows_query = (
+            select(h.id, h.device_id, d.name, h.event, h.at, h.reason, h.refused, h.address)
+            .select_from(joined)
+            .where(*where)
+            .order_by(h.at.desc(), h.id.desc())
+            .offset(query.offset)
+            .limit(query.limit)
+        )
+        count_query = select(func.count()).select_from(joined).where(*where)
+        async with self._read() as conn:
+            rows = (await conn.execute(rows_query)).all()
+            total = int(await conn.scalar(count_query) or 0)
+        return [HistoryRow(*row) for row in rows], total
 
     async def upsert_inventory(self, device_id: str, inventory: Sequence[CameraInventory]) -> None:
         """Apply the agent's full camera list: add new, update known, mark missing offline.
@@ -419,6 +486,35 @@ class Store:
             DeviceWithCameras(dev, tuple(by_device.get(dev.id, [])))
             for dev in map(_device, device_rows)
         ]
+
+
+async def _marked_online(conn: AsyncConnection, device_id: str) -> bool:
+    """Whether the store still shows the device online (row locked until the write ends)."""
+    query = select(devices.c.online).where(devices.c.id == device_id).with_for_update()
+    return bool(await conn.scalar(query))
+
+
+async def _history(
+    conn: AsyncConnection,
+    device_id: str,
+    event: str,
+    at: datetime,
+    reason: str,
+    *,
+    address: str = "",
+    refused: bool = False,
+) -> None:
+    """Append one connection-history row, cutting texts to their column sizes."""
+    await conn.execute(
+        insert(connection_history).values(
+            device_id=device_id,
+            event=event,
+            at=at,
+            reason=reason[:HISTORY_REASON],
+            refused=refused,
+            address=address[:ADDRESS_COLUMN],
+        )
+    )
 
 
 async def _insert_camera(

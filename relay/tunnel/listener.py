@@ -72,6 +72,10 @@ class TunnelListener:
         await self._say_goaway(self.registry.sessions())
         if self._server is not None:
             self._server.close()
+        # Sessions whose connection just closed end by themselves and record their end in the
+        # store; cancelling them now would cut that write off. Only stragglers are cancelled.
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=GOAWAY_LINGER_S)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

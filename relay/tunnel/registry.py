@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from relay.store.store import UNRECORDED_END
+
 if TYPE_CHECKING:
     from relay.store import Store
     from relay.tunnel.session import AgentSession
@@ -31,9 +33,20 @@ class Registry:
         """Record an authenticated session and mark the device online."""
         old = self._sessions.get(session.device_id)
         self._sessions[session.device_id] = session
+        previous_ended, previous_address = UNRECORDED_END, ""
         if old is not None and old is not session:
+            old.end_reason = previous_ended = "replaced by newer connection"
+            previous_address = old.address
             old.conn.close(reason="replaced by a newer connection")
-        await self._store.set_device_online(session.device_id, True, self._relay_id)
+        await self._store.set_device_online(
+            session.device_id,
+            True,
+            self._relay_id,
+            reason="authenticated",
+            address=session.address,
+            previous_ended=previous_ended,
+            previous_address=previous_address,
+        )
         log.info("agent %s online from %s", session.device_id, session.conn.remote_address())
 
     async def detach(self, session: AgentSession) -> None:
@@ -41,7 +54,13 @@ class Registry:
         if not session.device_id or self._sessions.get(session.device_id) is not session:
             return
         del self._sessions[session.device_id]
-        await self._store.set_device_online(session.device_id, False, self._relay_id)
+        await self._store.set_device_online(
+            session.device_id,
+            False,
+            self._relay_id,
+            reason=session.end_reason or "agent closed",
+            address=session.address,
+        )
         log.info("agent %s offline", session.device_id)
 
     def sessions(self) -> list[AgentSession]:

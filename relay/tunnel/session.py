@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from shared import quic
 from shared.tunnel import control as ctl
+from shared.tunnel.codes import TunnelCode
 from shared.tunnel.errors import FrameError
 
 if TYPE_CHECKING:
@@ -25,6 +26,15 @@ HANDSHAKE_TIMEOUT_S = 10.0
 #: unsent stream data, and the agent would see a bare reset instead of the reason.
 REFUSAL_LINGER_S = 2.0
 
+#: Longest reason text kept for the connection history.
+REASON_MAX = 128
+#: History reasons of refusals, by the code the agent was refused with.
+REFUSAL_REASONS: dict[int, str] = {
+    TunnelCode.DEVICE_AUTH_FAILED: "refused: key proof failed",
+    TunnelCode.VERSION_UNSUPPORTED: "refused: protocol version too old",
+    TunnelCode.PROTOCOL_ERROR: "refused: protocol error",
+}
+
 
 class AgentSession:
     """Serves the control stream of one agent connection and opens request streams on it."""
@@ -33,6 +43,11 @@ class AgentSession:
         self.listener = listener
         self.conn = conn
         self.device_id = ""
+        #: Why the session ended, for the connection history (DEV-7); set where it is known.
+        self.end_reason = ""
+        #: QUIC application error code of our CONNECTION_CLOSE: 0, or the TunnelCode we failed
+        #: the agent with, so even an agent that never read our ERROR frame learns why.
+        self.close_code = 0
         self._refused = False
         self._control: ctl.RelayControl | None = None
         self._stream: quic.TunnelStream | None = None
@@ -67,7 +82,7 @@ class AgentSession:
                 await self._linger(stream)
         finally:
             self._flush()
-            self.conn.close(reason="session over")
+            self.conn.close(self.close_code, self.end_reason or "session over")
 
     async def _linger(self, stream: quic.TunnelStream) -> None:
         """Deliver the ERROR frame, end the stream and let the refused agent hang up first."""
@@ -95,15 +110,20 @@ class AgentSession:
                         return
                     events += control.receive_frame(frame, loop.time())
                     reader = asyncio.ensure_future(stream.read_frame())
-                elif control.state is not ctl.State.OPEN:
-                    return  # handshake stalled
+                elif not events and control.state is not ctl.State.OPEN:
+                    await self._refusal(control, "refused: handshake timed out")
+                    return
                 for event in events:
                     await self._on_event(event, control)
                 self._flush()
         except (quic.StreamReset, FrameError) as err:
             log.info("agent %s control stream ended: %s", self.device_id or "?", err)
+            if isinstance(err, FrameError):
+                self.close_code = self.close_code or TunnelCode.PROTOCOL_ERROR
+                self._ended(f"protocol error: {err}"[:REASON_MAX])
         finally:
             reader.cancel()
+            self._ended(_closed_reason(self.conn))
 
     async def _on_event(self, event: ctl.ControlEvent, control: ctl.RelayControl) -> None:
         """Look up keys, register the session, store inventories."""
@@ -121,6 +141,7 @@ class AgentSession:
             case ctl.PeerError(code=code, message=message, sent_by_peer=by_peer):
                 who = "agent" if by_peer else "relay"
                 self._refused = self._refused or not by_peer
+                await self._on_error(control, code, message, by_peer=by_peer)
                 log.warning(
                     "tunnel from %s refused by %s: %d %s",
                     control.device_id or "?",
@@ -130,6 +151,7 @@ class AgentSession:
                 )
             case ctl.PeerSilent(silent_for=silent):
                 log.info("agent %s silent for %.1f s: dropping", self.device_id, silent)
+                self._ended("heartbeat timeout")
             case _:
                 pass
 
@@ -145,8 +167,44 @@ class AgentSession:
         """Tell the agent we are leaving, so it reconnects at once instead of timing out."""
         if self._control is not None and self._control.state is ctl.State.OPEN:
             self._control.go_away(retry_after_s, "relay shutting down")
+            self._ended("relay shutting down")
             self._flush()
 
     async def open_request_stream(self) -> quic.TunnelStream:
         """A new stream to the agent for one viewer request."""
         return await self.conn.open_stream()
+
+    def _ended(self, reason: str) -> None:
+        """Keep the first reason given: later ones are consequences of it."""
+        self.end_reason = self.end_reason or reason
+
+    @property
+    def address(self) -> str:
+        """The agent's address as "host:port" (for history and logs)."""
+        host, port = self.conn.remote_address()
+        return f"{host}:{port}" if host else ""
+
+    async def _on_error(
+        self, control: ctl.RelayControl, code: int, message: str, *, by_peer: bool
+    ) -> None:
+        """Name the end of the session; a refusal before OPEN is a flagged history row."""
+        if not by_peer:
+            self.close_code = self.close_code or code
+        if by_peer:
+            self._ended(f"agent error {code}: {message}"[:REASON_MAX])
+        elif control.device_id and not self.device_id:  # refused before authentication
+            await self._refusal(control, REFUSAL_REASONS.get(code, f"refused: {message}"))
+        else:
+            self._ended(f"protocol error: {message}"[:REASON_MAX])
+
+    async def _refusal(self, control: ctl.RelayControl, reason: str) -> None:
+        """Record an agent turned away while claiming a registered device id."""
+        if control.device_id and not self.device_id:
+            await self.listener.store.record_refusal(control.device_id, reason, self.address)
+
+
+def _closed_reason(conn: quic.TunnelConnection) -> str:
+    """Why the connection ended when nothing more specific was seen: the agent went away."""
+    if "idle" in conn.close_reason.lower():
+        return "connection timed out"
+    return "agent closed"

@@ -19,7 +19,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection
 
-from relay.store import Store, open_store
+from relay.store import HistoryQuery, Store, open_store
 from relay.store.schema import metadata
 from shared.models import CameraInventory
 from tests.relay.conftest import FakeClock, public_key_hex
@@ -129,3 +129,34 @@ async def test_postgres_enrollment_and_inventory(pg_store: Store, clock: FakeClo
     assert {(c.name, c.online) for c in listing.cameras} == {("CAM001", False), ("CAM002", True)}
     camera = await pg_store.camera_for_viewer(account.id, listing.cameras[0].id)
     assert camera is not None
+
+
+# spec: DEV-7
+async def test_postgres_connection_history_page(pg_store: Store, clock: FakeClock) -> None:
+    """ILIKE (not SQLite's lower() LIKE), escaped wildcards, the row lock and booleans on PG."""
+    account = await pg_store.create_account("h@example.com", "Owner", "hash")
+    assert account is not None
+    await pg_store.create_grant("g", account.id, clock.now.replace(year=2031))
+    device = await pg_store.enroll_device(
+        "g", name="Berlin_Shop", public_key=public_key_hex(), agent_version="1"
+    )
+    assert device is not None
+    await pg_store.record_refusal(device.id, "refused: key proof failed", "192.0.2.1:1")
+    clock.advance(1)
+    await pg_store.set_device_online(device.id, True, "relay-a", reason="authenticated")
+    clock.advance(1)
+    await pg_store.set_device_online(device.id, True, "relay-b", reason="authenticated")
+    rows, total = await pg_store.connection_history_page(account.id, HistoryQuery(device="N_s"))
+    assert total == 4
+    assert [(r.event, r.refused) for r in reversed(rows)] == [
+        ("disconnected", True),
+        ("connected", False),
+        ("disconnected", False),
+        ("connected", False),
+    ]
+    assert rows[0].at == clock.now
+    _, none = await pg_store.connection_history_page(account.id, HistoryQuery(device="n%s"))
+    assert none == 0
+    window = HistoryQuery(since=clock.now, until=clock.now, event="connected")
+    [row], _ = await pg_store.connection_history_page(account.id, window)
+    assert row.reason == "authenticated"

@@ -4,8 +4,9 @@ record the agent's random draws, and wait on conditions the relay exposes only b
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -16,6 +17,10 @@ from agent.store import AgentStore, Identity
 from agent.tunnel.client import TunnelClient
 from relay.server import RelayServer
 from shared import models, quic
+from shared.tunnel import control as ctl
+from shared.tunnel.errors import FrameError
+from shared.tunnel.frames import Frame
+from shared.tunnel.identity import certificate_fingerprint, sign_auth
 from tests.relay.conftest import OWNER, PASSWORD
 
 
@@ -90,3 +95,65 @@ async def stop_task(task: asyncio.Task[None], client: TunnelClient) -> None:
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await client.close()
+
+
+class RawAgent:
+    """An agent speaking the tunnel by hand over real QUIC: it can stay silent, send garbage or
+    oversize frames, and read what the relay answers (the relay under test cannot tell it from
+    the real agent until it misbehaves)."""
+
+    def __init__(self, conn: quic.TunnelConnection, stream: quic.TunnelStream) -> None:
+        self.conn = conn
+        self.stream = stream
+        self.control: ctl.AgentControl | None = None
+
+    def send(self, data: bytes) -> None:
+        """Put raw bytes on the control stream."""
+        self.conn._send(self.stream.stream_id, data)
+
+    async def handshake(
+        self, device_id: str, key: Ed25519PrivateKey, timeout: float = 10.0
+    ) -> ctl.AgentControl:
+        """HELLO, sign the CHALLENGE, wait for WELCOME; the session is then OPEN (no pings)."""
+        loop = asyncio.get_running_loop()
+        control = self.control = ctl.AgentControl(device_id, loop.time())
+        fingerprint = certificate_fingerprint(self.conn.peer_certificate_der())
+        control.start(loop.time())
+        async with asyncio.timeout(timeout):
+            while control.state is not ctl.State.OPEN:
+                self.send(control.data_to_send())
+                frame = await self.stream.read_frame()
+                assert frame is not None, "relay ended the control stream"
+                for event in control.receive_frame(frame, loop.time()):
+                    if isinstance(event, ctl.ChallengeReceived):
+                        control.answer_challenge(
+                            sign_auth(key, event.nonce, fingerprint, device_id)
+                        )
+                    assert not isinstance(event, ctl.PeerError), event
+            self.send(control.data_to_send())
+        return control
+
+    async def frames_until_closed(self, timeout: float = 10.0) -> list[Frame]:
+        """Every frame the relay still sends before it ends the stream or the connection."""
+        frames: list[Frame] = []
+        async with asyncio.timeout(timeout):
+            try:
+                while (frame := await self.stream.read_frame()) is not None:
+                    frames.append(frame)
+            except (quic.StreamReset, FrameError):
+                pass
+            await self.conn.wait_closed()
+        return frames
+
+
+@contextlib.asynccontextmanager
+async def raw_agent(server: RelayServer, *, core: str = "qh3") -> AsyncIterator[RawAgent]:
+    """A QUIC connection to ``server`` with its control stream opened (nothing sent yet)."""
+    async with quic.connect(
+        "127.0.0.1",
+        server.port,
+        core=core,  # type: ignore[arg-type]
+        cafile=server.settings.tls_dir / "ca.pem",
+        server_name="127.0.0.1",
+    ) as conn:
+        yield RawAgent(conn, await conn.open_stream())
