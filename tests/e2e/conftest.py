@@ -11,7 +11,6 @@ import json
 import os
 import ssl
 import urllib.request
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ import pytest
 
 from tests.peers import stack
 from tests.peers.ipycam import start_ipycam
-from tests.peers.netns import create_site_netns, delete_netns
+from tests.peers.netns import allocated_site_netns
 
 EMAIL = "owner@example.com"
 PASSWORD = "Camera-view1!"
@@ -51,16 +50,21 @@ def _require_root() -> None:
 
 @pytest.fixture(scope="module")
 def site() -> Iterator[dict[str, str]]:
-    """A camera site LAN: netns with ipycam, reachable from the host over a veth."""
+    """A camera site LAN: netns with ipycam, reachable from the host over a veth.
+
+    The subnet is allocated, so the e2e tests can run beside the demo and other netns tests.
+    """
     _require_root()
-    name = f"rmon-e2e-{uuid.uuid4().hex[:6]}"
-    host_ip, cam_ip = "198.51.100.1", "198.51.100.2"
-    create_site_netns(name, host_ip, cam_ip)
-    try:
-        with start_ipycam(name, cam_ip) as cam:
-            yield {"netns": name, "host_ip": host_ip, "camera_ip": cam_ip, "xaddr": cam.xaddr}
-    finally:
-        delete_netns(name)
+    with (
+        allocated_site_netns("rmon-e2e") as link,
+        start_ipycam(link.name, link.ns_ip) as cam,
+    ):
+        yield {
+            "netns": link.name,
+            "host_ip": link.host_ip,
+            "camera_ip": link.ns_ip,
+            "xaddr": cam.xaddr,
+        }
 
 
 @pytest.fixture(scope="module")

@@ -54,13 +54,21 @@ def available() -> bool:
 
 @contextlib.contextmanager
 def gst_rtsp_server(
-    user: str = "", password: str = "", *, gop: int = 15, fps: int = 15, port: int = 0
+    user: str = "",
+    password: str = "",
+    *,
+    gop: int = 15,
+    fps: int = 15,
+    port: int = 0,
+    bitrate: int = 800,
+    pattern: str = "ball",
 ) -> Iterator[RtspServer]:
     """Run the server until the block ends; Digest auth when ``user`` is given.
 
     ``port`` 0 lets the server pick; pass a previous server's port to simulate a camera reboot.
     """
     argv = [SYSTEM_PYTHON, str(SERVER_SCRIPT), str(port), "--gop", str(gop), "--fps", str(fps)]
+    argv += ["--bitrate", str(bitrate), "--pattern", pattern]
     if user:
         argv += ["--user", user, "--password", password]
     with tempfile.NamedTemporaryFile(prefix="gst-rtsp-", suffix=".log", delete=False) as log:

@@ -2,6 +2,7 @@
 """A GStreamer RTSP camera for tests: run with Debian's ``/usr/bin/python3`` (it has ``gi``).
 
     /usr/bin/python3 gst_rtsp_server.py PORT [--user U --password P] [--gop N] [--fps N]
+        [--bitrate KBPS] [--pattern NAME]
 
 PORT 0 picks a free port. Mounts (640x360, generated picture, AAC sine where noted):
 ``/h264`` H.264 Constrained Baseline + AAC, ``/h264v`` H.264 only, ``/h265`` H.265 Main + AAC.
@@ -23,17 +24,17 @@ gi.require_version("GstRtsp", "1.0")
 from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # type: ignore[import-not-found]  # noqa: E402
 
 
-def _pipelines(gop: int, fps: int) -> dict[str, str]:
+def _pipelines(gop: int, fps: int, bitrate: int = 800, pattern: str = "ball") -> dict[str, str]:
     """Launch lines per mount; I420 keeps x265 at Main (not Rext) as browsers need."""
     video = (
-        "videotestsrc is-live=true pattern=ball ! "
+        f"videotestsrc is-live=true pattern={pattern} ! "
         f"video/x-raw,format=I420,width=640,height=360,framerate={fps}/1"
     )
     audio = (
         "audiotestsrc is-live=true wave=sine ! audio/x-raw,rate=48000,channels=1 ! "
         "audioconvert ! avenc_aac ! aacparse ! rtpmp4gpay name=pay1 pt=97"
     )
-    enc = f"tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate=800"
+    enc = f"tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate={bitrate}"
     h264 = (
         f"{video} ! x264enc {enc} ! video/x-h264,profile=baseline ! h264parse ! "
         "rtph264pay name=pay0 pt=96 config-interval=1"
@@ -78,6 +79,8 @@ def main() -> None:
     parser.add_argument("--password", default="")
     parser.add_argument("--gop", type=int, default=15, help="keyframe interval in frames")
     parser.add_argument("--fps", type=int, default=15)
+    parser.add_argument("--bitrate", type=int, default=800, help="video bitrate (kbit/s)")
+    parser.add_argument("--pattern", default="ball", help="videotestsrc pattern (snow: busy)")
     args = parser.parse_args()
 
     Gst.init(None)
@@ -87,7 +90,7 @@ def main() -> None:
     if args.user:
         _digest_auth(server, args.user, args.password)
     mounts = server.get_mount_points()
-    for path, launch in _pipelines(args.gop, args.fps).items():
+    for path, launch in _pipelines(args.gop, args.fps, args.bitrate, args.pattern).items():
         mounts.add_factory(path, _factory(launch, bool(args.user)))
     server.attach(None)
     print(f"READY rtsp://127.0.0.1:{server.get_bound_port()}", flush=True)
