@@ -7,9 +7,25 @@ older one; anything a version needs is gated by ``MIN_PROTOCOL_VERSION_FOR_*`` i
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# Bounds on everything a peer can send: a hostile or broken peer must not make the other end
+# build huge objects. Frames already cap the bytes; these cap counts and lengths inside them.
+#: Cameras in one inventory (the manual's largest recorders serve 64 channels; twice that).
+MAX_CAMERAS = 128
+#: Media profiles per camera (ONVIF cameras report 2-6).
+MAX_PROFILES = 16
+#: Capability names per camera, and the length of each.
+MAX_CAPABILITIES = 32
+CAPABILITY_LEN = 32
+#: Vendor strings (manufacturer, model, firmware, serial) — the relay stores 128 characters.
+FACT_LEN = 128
+#: Free-text messages in ERROR frames and response headers.
+MESSAGE_LEN = 1024
+#: Keys in the free-form ``args``/``meta`` objects of request and response headers.
+MAX_ARGS = 32
 
 
 class Message(BaseModel):
@@ -43,7 +59,7 @@ class Welcome(Message):
     """Identity proven: the session is open."""
 
     heartbeat_interval_s: float = Field(gt=0, le=15)
-    relay_id: str = ""
+    relay_id: str = Field(default="", max_length=64)
 
 
 class Ping(Message):
@@ -61,26 +77,26 @@ class Pong(Message):
 class GoAway(Message):
     """The relay is leaving; reconnect after ``retry_after_s`` (to any relay of the fleet)."""
 
-    retry_after_s: float = Field(ge=0, default=1.0)
-    reason: str = ""
+    retry_after_s: float = Field(ge=0, le=3600, default=1.0)
+    reason: str = Field(default="", max_length=256)
 
 
 class ErrorMessage(Message):
     """A fatal error with an API error code; the sender closes after it."""
 
-    code: int
-    message: str = ""
+    code: int = Field(ge=0, le=2**31 - 1)
+    message: str = Field(default="", max_length=MESSAGE_LEN)
 
 
 class ProfileInventory(Message):
     """One media profile of a camera as the agent reports it."""
 
-    token: str
-    name: str = ""
-    encoding: str = ""
-    width: int = 0
-    height: int = 0
-    fps: float = 0.0
+    token: str = Field(max_length=64)  # ONVIF ReferenceToken: at most 64 characters
+    name: str = Field(default="", max_length=64)
+    encoding: str = Field(default="", max_length=16)
+    width: int = Field(default=0, ge=0, le=65535)
+    height: int = Field(default=0, ge=0, le=65535)
+    fps: float = Field(default=0.0, ge=0, le=1000)
 
 
 class CameraInventory(Message):
@@ -88,19 +104,21 @@ class CameraInventory(Message):
 
     local_id: str = Field(min_length=1, max_length=128)
     name: str = Field(default="", max_length=64)
-    manufacturer: str = ""
-    model: str = ""
-    firmware_version: str = ""
-    serial_number: str = ""
+    manufacturer: str = Field(default="", max_length=FACT_LEN)
+    model: str = Field(default="", max_length=FACT_LEN)
+    firmware_version: str = Field(default="", max_length=FACT_LEN)
+    serial_number: str = Field(default="", max_length=FACT_LEN)
     online: bool = True
-    capabilities: list[str] = Field(default_factory=list)
-    profiles: list[ProfileInventory] = Field(default_factory=list)
+    capabilities: list[Annotated[str, Field(max_length=CAPABILITY_LEN)]] = Field(
+        default_factory=list, max_length=MAX_CAPABILITIES
+    )
+    profiles: list[ProfileInventory] = Field(default_factory=list, max_length=MAX_PROFILES)
 
 
 class Inventory(Message):
     """The agent's whole camera list; the relay treats it as the full truth at that moment."""
 
-    cameras: list[CameraInventory] = Field(default_factory=list)
+    cameras: list[CameraInventory] = Field(default_factory=list, max_length=MAX_CAMERAS)
 
 
 RequestKind = Literal["live", "snapshot"]
@@ -111,14 +129,14 @@ class Request(Message):
 
     kind: RequestKind
     camera: str = Field(min_length=1, max_length=128, description="camera local_id")
-    args: dict[str, Any] = Field(default_factory=dict)
+    args: dict[str, Any] = Field(default_factory=dict, max_length=MAX_ARGS)
 
 
 class Response(Message):
     """Header of the agent's answer; on ``status`` 200 the body follows as DATA frames."""
 
-    status: int = 200
-    code: int = 0
-    message: str = ""
-    content_type: str = ""
-    meta: dict[str, Any] = Field(default_factory=dict)
+    status: int = Field(default=200, ge=100, le=599)
+    code: int = Field(default=0, ge=0, le=2**31 - 1)
+    message: str = Field(default="", max_length=MESSAGE_LEN)
+    content_type: str = Field(default="", max_length=128)
+    meta: dict[str, Any] = Field(default_factory=dict, max_length=MAX_ARGS)

@@ -264,6 +264,8 @@ class TunnelConnection:
         self._writable = asyncio.Event()
         self._closed = asyncio.Event()
         self.close_reason = ""
+        #: The QUIC error code the peer closed with (a TunnelCode when it refused us), else 0.
+        self.close_code = 0
         self.on_stream: Callable[[TunnelStream], None] | None = None
         #: Where the peer's datagrams come from; a server's socket has no peername to ask.
         self.peer_address: tuple[str, int] | None = None
@@ -339,6 +341,8 @@ class TunnelConnection:
             if (stream := self._streams.get(event.stream_id)) is not None:
                 stream._on_stop_sending(event.error_code)
         elif isinstance(event, ev.ConnectionTerminated):
+            if not self.closed:
+                self.close_code = int(event.error_code)
             self._terminated(event.reason_phrase or f"error {event.error_code}")
 
     def _accept(self, stream_id: int) -> TunnelStream | None:
@@ -423,6 +427,7 @@ def _protocol_class(core: _CoreApi) -> type:
     class Protocol(core.protocol):  # type: ignore[misc, name-defined]
         tunnel: TunnelConnection | None = None
         on_handshake: Callable[[TunnelConnection], None] | None = None
+        _core_error_logged = False
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -436,13 +441,34 @@ def _protocol_class(core: _CoreApi) -> type:
 
         def datagram_received(self, data: Any, addr: Any) -> None:
             self._note_peer(addr)
-            super().datagram_received(data, addr)
+            try:
+                super().datagram_received(data, addr)
+            except Exception as err:  # see _core_failed
+                self._core_failed(err)
             self._wake()
 
         def datagrams_received(self, data: Any, addr: Any) -> None:
             self._note_peer(addr)
-            super().datagrams_received(data, addr)
+            try:
+                super().datagrams_received(data, addr)
+            except Exception as err:  # see _core_failed
+                self._core_failed(err)
             self._wake()
+
+        def _core_failed(self, err: Exception) -> None:
+            """The QUIC core raised while handling one peer's packets; keep it to that peer.
+
+            Left alone the error escapes into the shared server socket's callback. Seen here:
+            qh3 2.1 as server raises "packet builder capacity exhausted" from
+            ``datagrams_to_send`` with aioquic clients, and the connection carries on working,
+            so it is logged (once per connection) rather than closed.
+            """
+            if not self._core_error_logged:
+                self._core_error_logged = True
+                log.warning("QUIC core error on the connection from %s: %s", self._peer(), err)
+
+        def _peer(self) -> str:
+            return str(self.tunnel.peer_address) if self.tunnel is not None else "?"
 
         def _note_peer(self, addr: Any) -> None:
             if self.tunnel is not None and addr:

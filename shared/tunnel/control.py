@@ -196,7 +196,9 @@ class _ControlBase:
 
     def _fail(self, code: int, message: str) -> PeerError:
         """Queue an ERROR for the peer and close the session."""
-        self._send(FrameType.ERROR, models.ErrorMessage(code=code, message=message))
+        # A validation error's text can exceed what the peer accepts: cut it to fit.
+        text = message[: models.MESSAGE_LEN]
+        self._send(FrameType.ERROR, models.ErrorMessage(code=code, message=text))
         self.state = State.CLOSED
         return PeerError(code, message, sent_by_peer=False)
 

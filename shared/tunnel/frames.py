@@ -30,6 +30,8 @@ HEADER_SIZE = HEADER.size
 MAX_CONTROL_PAYLOAD = 256 * 1024
 #: Body chunks; senders split larger bodies (a 2 s GOP at 8 Mbit/s is 2 MB).
 MAX_DATA_PAYLOAD = 1024 * 1024
+#: A full inventory of ``shared.models.MAX_CAMERAS`` cameras with every field at its maximum.
+MAX_INVENTORY_PAYLOAD = 1024 * 1024
 
 #: Protocol (message-set) version spoken in HELLO; features are gated on the peer's version.
 PROTOCOL_VERSION = 1
@@ -65,8 +67,13 @@ class Frame:
 
 
 def max_payload(frame_type: FrameType) -> int:
-    """Upper bound on a frame's payload: JSON frames are kept small, DATA may be larger."""
-    return MAX_DATA_PAYLOAD if frame_type is FrameType.DATA else MAX_CONTROL_PAYLOAD
+    """Upper bound on a frame's payload: JSON frames are kept small, DATA and INVENTORY may be
+    larger."""
+    if frame_type is FrameType.DATA:
+        return MAX_DATA_PAYLOAD
+    if frame_type is FrameType.INVENTORY:
+        return MAX_INVENTORY_PAYLOAD
+    return MAX_CONTROL_PAYLOAD
 
 
 def encode_frame(frame_type: FrameType, payload: bytes = b"") -> bytes:

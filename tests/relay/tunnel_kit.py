@@ -19,7 +19,7 @@ from relay.server import RelayServer
 from shared import models, quic
 from shared.tunnel import control as ctl
 from shared.tunnel.errors import FrameError
-from shared.tunnel.frames import Frame
+from shared.tunnel.frames import Frame, FrameType
 from shared.tunnel.identity import certificate_fingerprint, sign_auth
 from tests.relay.conftest import OWNER, PASSWORD
 
@@ -144,6 +144,20 @@ class RawAgent:
                 pass
             await self.conn.wait_closed()
         return frames
+
+    async def refusal_code(self, timeout: float = 10.0) -> int:
+        """The code the relay refused us with: from its ERROR frame when it could send one (a
+        real agent then hangs up), else from its CONNECTION_CLOSE (after a framing error the
+        control stream is reset and only the close can carry the code)."""
+        async with asyncio.timeout(timeout):
+            try:
+                while (frame := await self.stream.read_frame()) is not None:
+                    if frame.type is FrameType.ERROR:
+                        return models.ErrorMessage.model_validate_json(frame.payload).code
+            except (quic.StreamReset, FrameError):
+                pass
+            await self.conn.wait_closed()
+        return self.conn.close_code
 
 
 @contextlib.asynccontextmanager

@@ -10,16 +10,32 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from shared import models
 from shared.testing import ControlPair
 from shared.tunnel.codes import TunnelCode
-from shared.tunnel.control import ControlEvent, PeerError, State, _ControlBase
+from shared.tunnel.control import (
+    ControlEvent,
+    InventoryReceived,
+    PeerError,
+    State,
+    _ControlBase,
+)
 from shared.tunnel.errors import FrameError
-from shared.tunnel.frames import FRAME_VERSION, HEADER, Frame, FrameDecoder, FrameType, encode_frame
+from shared.tunnel.frames import (
+    FRAME_VERSION,
+    HEADER,
+    MAX_INVENTORY_PAYLOAD,
+    Frame,
+    FrameDecoder,
+    FrameType,
+    encode_frame,
+)
 from shared.tunnel.identity import NONCE_SIZE, public_key_raw
 
 FUZZ = settings(
@@ -183,3 +199,174 @@ def test_machines_cover_every_starting_state() -> None:
     assert states["relay open"] is State.OPEN
     assert states["relay awaiting auth"] is State.AWAIT_AUTH
     assert states["agent auth sent"] is State.AWAIT_WELCOME
+
+
+# --- bounds inside messages -------------------------------------------------------------------
+
+
+def _max_camera(i: int) -> models.CameraInventory:
+    """A camera with every field at its longest allowed (ASCII) value."""
+    profile = models.ProfileInventory(
+        token="t" * 64, name="n" * 64, encoding="e" * 16, width=65535, height=65535, fps=1000.0
+    )
+    return models.CameraInventory(
+        local_id=f"{i:0128d}",
+        name="c" * 64,
+        manufacturer="m" * models.FACT_LEN,
+        model="o" * models.FACT_LEN,
+        firmware_version="f" * models.FACT_LEN,
+        serial_number="s" * models.FACT_LEN,
+        capabilities=["x" * models.CAPABILITY_LEN] * models.MAX_CAPABILITIES,
+        profiles=[profile] * models.MAX_PROFILES,
+    )
+
+
+def _open_relay() -> ControlPair:
+    pair = ControlPair.create()
+    pair.handshake(KEY)
+    assert pair.relay.state is State.OPEN
+    return pair
+
+
+def test_the_largest_allowed_inventory_fits_one_frame_and_is_accepted() -> None:
+    """The bounds and the frame limit agree: an agent at every limit is still served."""
+    inventory = models.Inventory(cameras=[_max_camera(i) for i in range(models.MAX_CAMERAS)])
+    pair = _open_relay()
+    pair.agent.send_inventory(inventory)
+    _, relay_events = pair.pump()
+    [received] = relay_events
+    assert isinstance(received, InventoryReceived)
+    assert len(received.inventory.cameras) == models.MAX_CAMERAS
+
+
+def _inventory_json(cameras: int = 1, **camera: object) -> bytes:
+    base = {"local_id": "cam", **camera}
+    return json.dumps({"cameras": [base] * cameras}).encode()
+
+
+OVER_THE_LIMIT = {
+    "too many cameras": _inventory_json(models.MAX_CAMERAS + 1),
+    "too many capabilities": _inventory_json(capabilities=["live"] * (models.MAX_CAPABILITIES + 1)),
+    "capability too long": _inventory_json(capabilities=["x" * (models.CAPABILITY_LEN + 1)]),
+    "model too long": _inventory_json(model="m" * (models.FACT_LEN + 1)),
+    "too many profiles": _inventory_json(profiles=[{"token": "p"}] * (models.MAX_PROFILES + 1)),
+    "absurd resolution": _inventory_json(profiles=[{"token": "p", "width": 10**9}]),
+    "negative fps": _inventory_json(profiles=[{"token": "p", "fps": -1}]),
+}
+
+
+@pytest.mark.parametrize("payload", OVER_THE_LIMIT.values(), ids=OVER_THE_LIMIT.keys())
+def test_an_inventory_over_a_limit_is_a_protocol_error(payload: bytes) -> None:
+    """The relay refuses the session with PROTOCOL_ERROR and tells the agent why."""
+    pair = _open_relay()
+    events = pair.feed_relay(encode_frame(FrameType.INVENTORY, payload))
+    [error] = events
+    assert isinstance(error, PeerError)
+    assert (error.code, error.sent_by_peer) == (TunnelCode.PROTOCOL_ERROR, False)
+    assert pair.relay.closed
+    agent_events, _ = pair.pump()
+    assert [type(e) for e in agent_events] == [PeerError]
+
+
+def test_a_long_refusal_text_is_cut_to_what_the_peer_accepts() -> None:
+    """Validation messages can be long: the ERROR frame must still be one the peer accepts."""
+    pair = _open_relay()
+    pair.relay._fail(TunnelCode.PROTOCOL_ERROR, "x" * 10_000)
+    agent_events, _ = pair.pump()
+    [error] = agent_events
+    assert isinstance(error, PeerError)
+    assert error.sent_by_peer
+    assert len(error.message) == models.MESSAGE_LEN
+
+
+@FUZZ
+@given(
+    cameras=st.integers(0, models.MAX_CAMERAS + 2),
+    caps=st.lists(
+        st.text(max_size=models.CAPABILITY_LEN + 2), max_size=models.MAX_CAPABILITIES + 2
+    ),
+    model=st.text(max_size=models.FACT_LEN + 2),
+    width=st.integers(-2, 70_000),
+)
+def test_inventories_near_the_limits_are_accepted_within_bounds_or_refused(
+    cameras: int, caps: list[str], model: str, width: int
+) -> None:
+    """Either the relay gets an inventory obeying every bound, or a protocol error: no third
+    outcome, and nothing raised."""
+    payload = _inventory_json(
+        cameras, capabilities=caps, model=model, profiles=[{"token": "p", "width": width}]
+    )
+    pair = _open_relay()
+    if len(payload) > MAX_INVENTORY_PAYLOAD:
+        return
+    [event] = pair.feed_relay(encode_frame(FrameType.INVENTORY, payload))
+    if isinstance(event, PeerError):
+        assert event.code == TunnelCode.PROTOCOL_ERROR
+        assert pair.relay.closed
+        return
+    assert isinstance(event, InventoryReceived)
+    inventory = event.inventory
+    assert len(inventory.cameras) <= models.MAX_CAMERAS
+    for cam in inventory.cameras:
+        assert len(cam.capabilities) <= models.MAX_CAPABILITIES
+        assert all(len(c) <= models.CAPABILITY_LEN for c in cam.capabilities)
+        assert len(cam.model) <= models.FACT_LEN
+        assert all(0 <= p.width <= 65535 for p in cam.profiles)
+
+
+# --- an open session under attack, as a state machine -------------------------------------------
+
+
+class OpenSessionUnderAttack(RuleBasedStateMachine):
+    """A handshaken agent/relay pair: time passes, the agent talks properly, and hostile frames
+    are injected into either end. Invariants: nothing raises; an end that refuses input is
+    closed and has told the peer with PROTOCOL_ERROR; an end that is open keeps answering."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pair = _open_relay()
+        self.refused: list[PeerError] = []
+
+    def _note(self, events: list[ControlEvent]) -> None:
+        self.refused += [e for e in events if isinstance(e, PeerError) and not e.sent_by_peer]
+
+    @rule(seconds=st.floats(0.0, 20.0))
+    def time_passes(self, seconds: float) -> None:
+        agent_events, relay_events = self.pair.advance(seconds)
+        self._note(agent_events + relay_events)
+
+    @rule()
+    def agent_reports_inventory(self) -> None:
+        if self.pair.agent.state is State.OPEN:
+            self.pair.agent.send_inventory(models.Inventory(cameras=[_max_camera(1)]))
+            self._note([e for side in self.pair.pump() for e in side])
+
+    @rule(data=streams | frame_bytes, to_relay=st.booleans())
+    def hostile_bytes(self, data: bytes, to_relay: bool) -> None:
+        feed = self.pair.feed_relay if to_relay else self.pair.feed_agent
+        self._note(feed(data))
+        self._note([e for side in self.pair.pump() for e in side])
+
+    @invariant()
+    def refusals_close_and_name_a_protocol_error(self) -> None:
+        for error in self.refused:
+            assert error.code in {TunnelCode.PROTOCOL_ERROR, TunnelCode.VERSION_UNSUPPORTED}
+        if self.refused:
+            assert self.pair.agent.closed or self.pair.relay.closed
+
+    @invariant()
+    def an_open_relay_still_answers_pings(self) -> None:
+        if self.pair.relay.state is State.OPEN and self.pair.agent.state is State.OPEN:
+            before = sum(f.type is FrameType.PONG for f in self.pair.relay_sent)
+            self.pair.feed_relay(encode_frame(FrameType.PING, b'{"seq": 1}'))
+            self.pair.pump()
+            assert sum(f.type is FrameType.PONG for f in self.pair.relay_sent) == before + 1
+
+
+TestOpenSessionUnderAttack = OpenSessionUnderAttack.TestCase
+TestOpenSessionUnderAttack.settings = settings(
+    max_examples=int(os.environ.get("RMON_FUZZ_EXAMPLES", "200")) // 4,
+    stateful_step_count=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
