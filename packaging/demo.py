@@ -25,7 +25,8 @@ from tests.peers.netns import create_site_netns, delete_netns  # noqa: E402
 NETNS = "rmon-demo"
 HOST_IP, CAMERA_IP = "198.51.100.1", "198.51.100.2"  # TEST-NET-2: exists only on this link
 EMAIL = os.environ.get("RMON_DEMO_EMAIL", "demo@rmon.example")
-PASSWORD = os.environ.get("RMON_DEMO_PASSWORD", "Demo-pass1!")
+# The password must not contain the e-mail address (a password rule of the reference service).
+PASSWORD = os.environ.get("RMON_DEMO_PASSWORD", "Watch-cams1!")
 LISTEN = os.environ.get("RMON_DEMO_LISTEN", "127.0.0.1:8443")
 
 

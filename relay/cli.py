@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter is not news
     if args.command == "serve":
         return cmd_serve(args)
     return cmd_account_create(args)
