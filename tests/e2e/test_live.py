@@ -133,3 +133,15 @@ def test_wrong_password_at_registration_is_reported_and_nothing_registered(
         [str(stack.VENV_BIN / "rmon-agent"), "status", "--data-dir", str(tmp_path)]
     )
     assert json.loads(status.stdout)["registered"] is False
+
+
+# spec: SUP-1
+def test_discover_lists_the_site_camera(site: dict[str, str], tmp_path: Path) -> None:
+    """``rmon-agent discover`` finds the camera by WS-Discovery and reads it over ONVIF."""
+    result = stack.run_cli(
+        [str(stack.VENV_BIN / "rmon-agent"), "discover", "--data-dir", str(tmp_path)],
+        env=agent_env(site),
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [site["xaddr"], "OK"] in [line[:2] for line in lines], result.stdout
