@@ -270,7 +270,12 @@ class Agent:
         st = self.tunnel.status
         return {
             "updated_at": time.time(),
-            "tunnel": {"connected": st.connected, "since": st.since, "last_error": st.last_error},
+            "tunnel": {
+                "connected": st.connected,
+                "since": st.since,
+                "last_error": st.last_error,
+                "transport": st.transport,
+            },
             "cameras": [
                 {
                     "id": c.local_id,

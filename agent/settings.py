@@ -81,6 +81,28 @@ class AgentSettings(BaseSettings):
     quic_core: Literal["qh3", "aioquic"] = Field(
         default="qh3", description="QUIC implementation for the tunnel (library name)."
     )
+    tunnel_fallback: bool = Field(
+        default=True,
+        description="Carry the tunnel over TLS/TCP on the relay's HTTPS port when QUIC cannot "
+        "connect, e.g. UDP blocked (on/off).",
+    )
+    quic_probe_timeout_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How long a QUIC attempt may take before the TLS/TCP fallback is tried; also "
+        "the limit of each QUIC re-probe (seconds).",
+    )
+    quic_reprobe_interval_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="While on the TLS/TCP fallback, how often QUIC is tried again; doubled each "
+        "time QUIC fails again soon after coming back (seconds).",
+    )
+    quic_reprobe_max_s: float = Field(
+        default=1800.0,
+        gt=0,
+        description="Longest wait between QUIC re-probes after repeated relapses (seconds).",
+    )
     live_queue_bytes: int = Field(
         default=4 * 1024 * 1024,
         gt=0,

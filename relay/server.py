@@ -18,6 +18,7 @@ from relay.app import create_app
 from relay.settings import RelaySettings
 from relay.store import Store, open_store
 from relay.tls import TlsFiles, ensure_tls
+from relay.tunnel import fallback
 from relay.tunnel.broker import Broker
 from relay.tunnel.listener import TunnelListener
 from relay.web.keys import BROKER_KEY
@@ -53,6 +54,7 @@ class RelayServer:
         self.listener = TunnelListener(settings, store, tls)
         app = create_app(settings, store)
         app[BROKER_KEY] = Broker(self.listener.registry)
+        fallback.setup_routes(app, self.listener)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         self.port = await self._bind(_ssl_context(tls))

@@ -110,6 +110,11 @@ class RelaySettings(BaseSettings):
         "picks a uniform random point in it so their handshakes do not all land at once "
         "(seconds).",
     )
+    tunnel_tcp_fallback: bool = Field(
+        default=True,
+        description="Accept agent tunnels over TLS/TCP (a WebSocket at /api/v1/tunnel on the "
+        "HTTPS port) for sites whose UDP is blocked (on/off).",
+    )
     ws_coalesce_bytes: int = Field(
         default=64 * 1024,
         gt=0,

@@ -204,6 +204,10 @@ class TunnelStream:
         """Queue one JSON frame built from a pydantic model."""
         self.send_frame(frame_type, message.model_dump_json().encode())
 
+    def send_bytes(self, data: bytes) -> None:
+        """Queue bytes that already are whole frames (what a control state machine produced)."""
+        self.conn._send(self.stream_id, data)
+
     async def send_data(self, data: bytes, chunk: int = MAX_DATA_PAYLOAD // 4) -> None:
         """Send body bytes as DATA frames, waiting for the buffer to drain between chunks."""
         view = memoryview(data)
@@ -279,6 +283,11 @@ class TunnelConnection:
     def core(self) -> Core:
         """Which QUIC library carries this connection."""
         return self._core.name
+
+    @property
+    def transport(self) -> str:
+        """What carries the tunnel: "quic" here, "tcp" for the fallback (``shared.tcp``)."""
+        return "quic"
 
     async def open_stream(self) -> TunnelStream:
         """Open a new bidirectional stream from our side."""

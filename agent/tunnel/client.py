@@ -1,6 +1,8 @@
 """The agent's end of the tunnel: connect out, prove the device key, stay connected.
 
-One task owns the connection. It reconnects with full-jitter exponential backoff (tenacity) and
+One task owns the connection: QUIC when it connects, else the TLS/TCP fallback on the relay's
+HTTPS port (``shared.tcp``; ``agent.tunnel.transport`` decides, and re-probes QUIC while on TCP).
+It reconnects with full-jitter exponential backoff (tenacity) and
 starts the backoff afresh after every session that got authenticated, so a relay restart costs
 one quick retry rather than a long wait. Each stream the relay opens is one viewer request and is
 handed to ``handle_request``.
@@ -23,7 +25,8 @@ from tenacity.wait import wait_exponential, wait_random_exponential
 
 from agent.settings import AgentSettings
 from agent.store import Identity
-from shared import models, quic
+from agent.tunnel.transport import Transport, TransportPolicy
+from shared import models, quic, tcp
 from shared.tunnel import control as ctl
 from shared.tunnel.errors import FrameError
 from shared.tunnel.identity import certificate_fingerprint, sign_auth
@@ -96,6 +99,17 @@ class TunnelStatus:
     since: float = 0.0
     last_error: str = ""
     core: str = ""
+    #: "quic" or "tcp" (the TLS/TCP fallback) while connected, else "".
+    transport: str = ""
+
+
+@dataclass
+class _Link:
+    """One open connection, the transport it runs on and what closes it."""
+
+    conn: quic.TunnelConnection
+    transport: Transport
+    stack: contextlib.AsyncExitStack
 
 
 class TunnelClient:
@@ -124,6 +138,12 @@ class TunnelClient:
         self._tasks: set[asyncio.Task[None]] = set()
         self.status = TunnelStatus(core=settings.quic_core)
         self.connected = asyncio.Event()
+        self.policy = TransportPolicy(
+            reprobe_interval_s=settings.quic_reprobe_interval_s,
+            max_holddown_s=settings.quic_reprobe_max_s,
+            fallback_enabled=settings.tunnel_fallback,
+        )
+        self._transport = Transport.QUIC
 
     async def run_forever(self) -> None:
         """Connect, serve, reconnect; returns only when cancelled."""
@@ -160,22 +180,119 @@ class TunnelClient:
         log.warning("tunnel connect failed (%s); retrying", self.status.last_error)
 
     async def _session(self) -> None:
-        """One connection: handshake, then serve until it ends."""
+        """One connection: handshake, then serve until it ends; from TCP, move to QUIC."""
+        link = await self._connect()
+        while True:
+            try:
+                moved = await self._serve_link(link)
+            finally:
+                await link.stack.aclose()
+            link = moved
+
+    async def _connect(self) -> _Link:
+        """Try the transports in the policy's order; raise the last failure if none connects."""
+        loop = asyncio.get_running_loop()
+        order = self.policy.attempt_order()
+        failure: BaseException | None = None
+        for transport in order:
+            quick = transport is Transport.QUIC and len(order) > 1
+            timeout = self._settings.quic_probe_timeout_s if quick else None
+            try:
+                return await self._open(transport, timeout)
+            except RETRYABLE as err:
+                self.policy.connect_failed(transport, loop.time())
+                log.info("tunnel over %s did not connect: %s", transport.value, err or repr(err))
+                failure = err
+        assert failure is not None
+        raise failure
+
+    async def _open(self, transport: Transport, timeout: float | None = None) -> _Link:
+        """Connect over one transport; the link's stack closes it."""
+        stack = contextlib.AsyncExitStack()
+        try:
+            conn = await stack.enter_async_context(self._connection(transport, timeout))
+        except BaseException:
+            await stack.aclose()
+            raise
+        return _Link(conn, transport, stack)
+
+    def _connection(
+        self, transport: Transport, timeout: float | None
+    ) -> contextlib.AbstractAsyncContextManager[quic.TunnelConnection]:
+        """The context manager that opens ``transport`` to the enrolled relay."""
         url = urlsplit(self._identity.relay_url)
         host, port = url.hostname or "localhost", url.port or 443
         ca = self._identity.relay_ca
-        async with quic.connect(
-            host, port, core=self._settings.quic_core, cafile=ca, server_name=host
-        ) as conn:
-            conn.on_stream = self._spawn_request
+        limit = {"timeout": timeout} if timeout is not None else {}
+        if transport is Transport.TCP:
+            return tcp.connect(host, port, cafile=ca, server_name=host, **limit)
+        return quic.connect(
+            host, port, core=self._settings.quic_core, cafile=ca, server_name=host, **limit
+        )
+
+    async def _serve_link(self, link: _Link) -> _Link:
+        """Serve one connection until it ends (raises) or a QUIC re-probe succeeds (returns it)."""
+        self._transport = link.transport
+        link.conn.on_stream = self._spawn_request
+        authenticated = False
+        try:
+            if link.transport is Transport.TCP:
+                return await self._serve_with_reprobe(link)
+            await self._run_control(link.conn)
+            raise SessionEnded("control loop returned")  # it only ends by raising
+        except RETRYABLE as err:
+            if self.status.connected:  # it had worked: start the backoff afresh
+                raise SessionEnded(str(err) or type(err).__name__) from err
+            raise
+        finally:
+            authenticated = self.status.connected
+            self._mark_down()
+            self._note_end(link.transport, authenticated)
+
+    def _note_end(self, transport: Transport, authenticated: bool) -> None:
+        """Tell the policy how a QUIC session ended (a pre-auth end counts as a QUIC failure)."""
+        if transport is not Transport.QUIC:
+            return
+        now = asyncio.get_running_loop().time()
+        if authenticated:
+            self.policy.quic_session_ended(now)
+        else:
+            self.policy.connect_failed(Transport.QUIC, now)
+
+    async def _serve_with_reprobe(self, link: _Link) -> _Link:
+        """Run the TCP session with QUIC re-probes beside it; return a QUIC link that connected."""
+        control = asyncio.ensure_future(self._run_control(link.conn))
+        probe = asyncio.ensure_future(self._reprobe())
+        try:
+            await asyncio.wait({control, probe}, return_when=asyncio.FIRST_COMPLETED)
+            if control.done():
+                control.result()  # raises how the session ended
+                raise SessionEnded("control loop returned")
+            moved = probe.result()
+            log.info("QUIC to the relay works again: moving the tunnel off TLS/TCP")
+            link.conn.close(reason="moving to QUIC")
+            return moved
+        finally:
+            await _cancel(control)
+            await _cancel_probe(probe, control)
+
+    async def _reprobe(self) -> _Link:
+        """Once authenticated on TCP, try a QUIC handshake whenever the policy says it is due."""
+        loop = asyncio.get_running_loop()
+        await self.connected.wait()
+        while True:
+            await asyncio.sleep(self.policy.seconds_to_probe(loop.time()))
+            if not self.policy.probe_due(loop.time()):
+                self.policy.probe_failed(loop.time())  # not in fallback: look again later
+                continue
             try:
-                await self._run_control(conn)
+                link = await self._open(Transport.QUIC, self._settings.quic_probe_timeout_s)
             except RETRYABLE as err:
-                if self.status.connected:  # it had worked: start the backoff afresh
-                    raise SessionEnded(str(err) or type(err).__name__) from err
-                raise
-            finally:
-                self._mark_down()
+                self.policy.probe_failed(loop.time())
+                log.info("QUIC re-probe failed (%s); staying on TLS/TCP", err or repr(err))
+                continue
+            self.policy.probe_succeeded(loop.time())
+            return link
 
     async def _run_control(self, conn: quic.TunnelConnection) -> None:
         """Drive the control state machine over the first stream until the session ends."""
@@ -217,7 +334,7 @@ class TunnelClient:
         """Send whatever the state machine queued."""
         data = control.data_to_send()
         if data and not stream.is_reset:
-            stream.conn._send(stream.stream_id, data)
+            stream.send_bytes(data)
 
     def _on_event(self, event: ctl.ControlEvent, control: ctl.AgentControl, fp: bytes) -> None:
         """React to one control event."""
@@ -245,13 +362,16 @@ class TunnelClient:
 
     def _mark_up(self) -> None:
         """The session is authenticated."""
-        log.info("tunnel up to %s", self._identity.relay_url)
+        log.info("tunnel up to %s over %s", self._identity.relay_url, self._transport.value)
         self.status.connected, self.status.since, self.status.last_error = True, time.time(), ""
+        self.status.transport = self._transport.value
+        self.policy.authenticated(self._transport, asyncio.get_running_loop().time())
         self.connected.set()
 
     def _mark_down(self) -> None:
         """The session is over: stop its request tasks."""
         self.status.connected = False
+        self.status.transport = ""
         self.connected.clear()
         self._control = self._control_stream = None
         for task in list(self._tasks):
@@ -279,3 +399,17 @@ class TunnelClient:
             task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+async def _cancel(task: asyncio.Future[None]) -> None:
+    """Cancel a helper task and wait for it (its outcome was already read, or is moot)."""
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def _cancel_probe(probe: asyncio.Future[_Link], control: asyncio.Future[None]) -> None:
+    """Stop a re-probe; close the QUIC link it made if the session ended first and left it."""
+    probe.cancel()
+    await asyncio.gather(probe, return_exceptions=True)
+    if control.done() and probe.done() and not probe.cancelled() and probe.exception() is None:
+        await probe.result().stack.aclose()

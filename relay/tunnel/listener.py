@@ -48,6 +48,11 @@ class TunnelListener:
             core=self.settings.quic_core,
         )
 
+    def accept(self, conn: quic.TunnelConnection) -> None:
+        """A connection from another transport (the TLS/TCP fallback): serve it the same way."""
+        log.info("tunnel connection from %s over %s", conn.remote_address(), conn.transport)
+        self._on_connection(conn)
+
     def _on_connection(self, conn: quic.TunnelConnection) -> None:
         """A TLS handshake finished: start the session task (it owns the connection)."""
         session = AgentSession(self, conn)

@@ -47,7 +47,12 @@ class Registry:
             previous_ended=previous_ended,
             previous_address=previous_address,
         )
-        log.info("agent %s online from %s", session.device_id, session.conn.remote_address())
+        log.info(
+            "agent %s online from %s over %s",
+            session.device_id,
+            session.conn.remote_address(),
+            session.conn.transport,
+        )
 
     async def detach(self, session: AgentSession) -> None:
         """Forget a session that ended, unless a newer one already replaced it."""

@@ -161,7 +161,7 @@ class AgentSession:
             return
         data = self._control.data_to_send()
         if data and not self._stream.is_reset and not self.conn.closed:
-            self.conn._send(self._stream.stream_id, data)
+            self._stream.send_bytes(data)
 
     def go_away(self, retry_after_s: float) -> None:
         """Tell the agent we are leaving, so it reconnects at once instead of timing out."""

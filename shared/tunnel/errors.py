@@ -7,6 +7,7 @@
     ├── FrameError          the bytes can never become a valid frame: close the stream
     │   └── FrameTooLarge   the declared length exceeds the limit for this stream
     ├── ProtocolViolation   a valid frame arrived where the state machine does not allow it
+    ├── MuxError            the TCP fallback's multiplexer got bytes it cannot accept: close
     └── AuthError           the device could not prove its identity (carries an API error code)
 """
 
@@ -31,6 +32,10 @@ class FrameTooLarge(FrameError):
 
 class ProtocolViolation(TunnelError):
     """A frame arrived that the peer was not allowed to send in this state."""
+
+
+class MuxError(TunnelError):
+    """The fallback multiplexer (``shared.tunnel.mux``) met malformed or out-of-bounds input."""
 
 
 class AuthError(TunnelError):

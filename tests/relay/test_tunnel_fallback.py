@@ -1,0 +1,129 @@
+"""The TLS/TCP fallback against the real in-process relay (no root needed).
+
+"UDP blocked" is played by closing the relay's QUIC listener (nothing answers on the UDP port,
+the HTTPS port still does); "UDP back" by opening it again on the same port. The agent's own
+tunnel client, the relay's WebSocket endpoint and the multiplexer are all real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agent.tunnel.client import TunnelClient
+from agent.tunnel.transport import Mode
+from relay.cli_account import create_account
+from relay.server import RelayServer
+from shared import models, quic, tcp
+from shared.tunnel.frames import FrameType
+from tests.relay.conftest import OWNER, PASSWORD, make_settings
+from tests.relay.tunnel_kit import enroll, eventually, make_client, stop_task
+
+#: Short timers so a fallback and a return both happen within a few seconds.
+FAST = {"quic_probe_timeout_s": 1.0, "quic_reprobe_interval_s": 1.0, "heartbeat_interval_s": 2}
+
+
+@pytest.fixture
+async def relay(tmp_path: Path) -> AsyncIterator[RelayServer]:
+    """The real relay on 127.0.0.1:0 with one subscriber account."""
+    settings = make_settings(tmp_path / "relay", listen_host="127.0.0.1", listen_port=0)
+    await create_account(settings, OWNER, "Owner", PASSWORD)
+    server = RelayServer(settings)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+def _block_udp(relay: RelayServer) -> None:
+    """Close the QUIC listener: the UDP port goes silent, HTTPS stays up."""
+    assert relay.listener is not None
+    assert relay.listener._server is not None
+    relay.listener._server.close()
+
+
+async def _unblock_udp(relay: RelayServer) -> None:
+    """Listen for QUIC again on the same port."""
+    assert relay.listener is not None
+    await relay.listener.start("127.0.0.1", relay.port)
+
+
+def _session_transport(relay: RelayServer, device_id: str) -> str:
+    assert relay.listener is not None
+    session = relay.listener.registry.get(device_id)
+    return session.conn.transport if session is not None else ""
+
+
+async def test_udp_blocked_agent_uses_tcp_then_returns_to_quic(
+    relay: RelayServer, tmp_path: Path
+) -> None:
+    """QUIC silent: the agent authenticates over TLS/TCP; QUIC back: it moves to QUIC."""
+    store, identity = await enroll(relay, tmp_path / "agent")
+    _block_udp(relay)
+    client = make_client(identity, store.load_key(), **FAST)
+    started = time.monotonic()
+    task = asyncio.create_task(client.run_forever())
+    try:
+        await asyncio.wait_for(client.connected.wait(), 10)
+        assert time.monotonic() - started < 5
+        assert client.status.transport == "tcp"
+        assert client.policy.mode is Mode.FALLBACK
+        await eventually(lambda: _session_transport(relay, identity.device_id) == "tcp", 5, "tcp")
+
+        await _unblock_udp(relay)
+        await eventually(lambda: client.status.transport == "quic", 10, "the move to QUIC")
+        await eventually(
+            lambda: _session_transport(relay, identity.device_id) == "quic", 5, "relay on QUIC"
+        )
+        assert client.policy.mode is Mode.QUIC
+    finally:
+        await stop_task(task, client)
+
+
+def _client_serving(identity: object, key: object, body: bytes, **settings: float) -> TunnelClient:
+    """A client that answers every request with ``body`` as DATA, then FIN."""
+    client = make_client(identity, key, **settings)  # type: ignore[arg-type]
+
+    async def serve(stream: quic.TunnelStream) -> None:
+        await stream.read_frame()
+        stream.send_message(FrameType.RESPONSE, models.Response(content_type="application/x"))
+        await stream.send_data(body)
+        stream.end()
+
+    client._handle_request = serve
+    return client
+
+
+async def test_request_streams_carry_a_large_body_over_tcp(
+    relay: RelayServer, tmp_path: Path
+) -> None:
+    """A 5 MB body (more than two stream windows) arrives intact through the fallback."""
+    store, identity = await enroll(relay, tmp_path / "agent")
+    _block_udp(relay)
+    body = bytes(range(256)) * (5 * 1024 * 1024 // 256)
+    client = _client_serving(identity, store.load_key(), body, **FAST)
+    task = asyncio.create_task(client.run_forever())
+    try:
+        await asyncio.wait_for(client.connected.wait(), 10)
+        assert relay.listener is not None
+        session = relay.listener.registry.get(identity.device_id)
+        assert session is not None
+        assert isinstance(session.conn, tcp.MuxTunnelConnection)
+        broker_request = models.Request(kind="snapshot", camera="x")
+        stream = await session.open_request_stream()
+        stream.send_message(FrameType.REQUEST, broker_request)
+        header = await asyncio.wait_for(stream.read_frame(), 5)
+        assert header is not None
+        assert header.type is FrameType.RESPONSE
+        received = bytearray()
+        async with asyncio.timeout(20):
+            while (frame := await stream.read_frame()) is not None:
+                received += frame.payload
+        assert bytes(received) == body
+    finally:
+        await stop_task(task, client)
