@@ -155,7 +155,7 @@ def _check_header(frame_type: int, flags: int, stream_id: int, length: int) -> M
         kind = MuxType(frame_type)
     except ValueError as err:
         raise MuxError(f"unknown mux frame type 0x{frame_type:02x}") from err
-    if flags & ~MuxFlags.FIN or (flags and kind is not MuxType.STREAM):
+    if flags not in (0, MuxFlags.FIN) or (flags and kind is not MuxType.STREAM):
         raise MuxError(f"invalid flags 0x{flags:02x} on {kind.name}")
     if kind is MuxType.STREAM and length > MAX_STREAM_CHUNK:
         raise MuxError(f"STREAM frame of {length} bytes")
