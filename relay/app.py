@@ -13,7 +13,17 @@ from relay.auth import Auth
 from relay.errors import error_middleware
 from relay.settings import RelaySettings
 from relay.store import Store
-from relay.web import accounts, auth, devices, enroll, history, media, openapi, portal
+from relay.web import (
+    accounts,
+    auth,
+    commands,
+    devices,
+    enroll,
+    history,
+    media,
+    openapi,
+    portal,
+)
 from relay.web.keys import AUTH_KEY, SETTINGS_KEY, STORE_KEY
 
 #: Largest request body (bytes): JSON bodies here are small.
@@ -26,6 +36,6 @@ def create_app(settings: RelaySettings, store: Store) -> web.Application:
     app[SETTINGS_KEY] = settings
     app[STORE_KEY] = store
     app[AUTH_KEY] = Auth(settings, store)
-    for area in (auth, accounts, devices, enroll, history, media, openapi, portal):
+    for area in (auth, accounts, commands, devices, enroll, history, media, openapi, portal):
         area.setup_routes(app)
     return app

@@ -21,7 +21,7 @@ from relay.tls import TlsFiles, ensure_tls
 from relay.tunnel import fallback
 from relay.tunnel.broker import Broker
 from relay.tunnel.listener import TunnelListener
-from relay.web.keys import BROKER_KEY
+from relay.web.keys import BROKER_KEY, COMMANDS_KEY
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,7 @@ class RelayServer:
         self.listener = TunnelListener(settings, store, tls)
         app = create_app(settings, store)
         app[BROKER_KEY] = Broker(self.listener.registry)
+        app[COMMANDS_KEY] = self.listener.commands
         fallback.setup_routes(app, self.listener)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()

@@ -123,6 +123,33 @@ class RelaySettings(BaseSettings):
     cookie_secure: bool = Field(
         default=True, description="Mark the session cookie Secure and use the __Host- prefix."
     )
+    command_default_deadline_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="A command not started on the site within this time after it was issued "
+        "ends as expired, unless the request gives its own deadline (seconds).",
+    )
+    command_max_deadline_s: float = Field(
+        default=86400.0, gt=0, description="Longest deadline a request may ask for (seconds)."
+    )
+    command_unknown_after_s: float = Field(
+        default=86400.0,
+        gt=0,
+        description="A command delivered to a site that reports no outcome this long after its "
+        "deadline ends as unknown_outcome (seconds).",
+    )
+    command_sweep_interval_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often commands are expired and commands created on other relays are "
+        "sent to the agents connected here (seconds).",
+    )
+    log_fetch_timeout_s: float = Field(
+        default=15.0,
+        gt=0,
+        description="How long GET /devices/{id}/logs waits for a fresh log_fetch before it "
+        "answers with the latest logs fetched earlier (seconds).",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -140,3 +140,91 @@ class Response(Message):
     message: str = Field(default="", max_length=MESSAGE_LEN)
     content_type: str = Field(default="", max_length=128)
     meta: dict[str, Any] = Field(default_factory=dict, max_length=MAX_ARGS)
+
+
+# --- command plane and event spool (control stream, protocol version 2) ----------------------
+
+#: Most items in one batched control message; senders split longer lists. With the per-item
+#: bounds below every batch stays far under ``MAX_CONTROL_PAYLOAD``.
+MAX_BATCH = 256
+#: Longest error text in a command result.
+MAX_ERROR_TEXT = 1024
+#: Terminal states of a command, as both ends name them.
+CommandOutcome = Literal["done", "failed", "expired", "unknown_outcome"]
+
+
+class Command(Message):
+    """One command for the agent (``target`` "") or one of its cameras (its ``local_id``).
+
+    ``kind`` is free text on the wire, not a closed set: an older agent answers an unknown kind
+    with a failed result instead of refusing the whole frame. ``deadline`` is Unix time (s).
+    """
+
+    id: str = Field(min_length=1, max_length=64)
+    kind: str = Field(min_length=1, max_length=32)
+    target: str = Field(default="", max_length=128)
+    args: dict[str, Any] = Field(default_factory=dict, max_length=MAX_ARGS)
+    deadline: float = Field(ge=0)
+
+
+class Commands(Message):
+    """Relay → agent: commands to run (new ones, or re-sent after a reconnect)."""
+
+    commands: list[Command] = Field(max_length=MAX_BATCH)
+
+
+class CommandAck(Message):
+    """The agent journalled ``id`` (``acknowledged``) or already runs it (``in_progress``)."""
+
+    id: str = Field(min_length=1, max_length=64)
+    state: Literal["acknowledged", "in_progress"] = "acknowledged"
+
+
+class CommandAcks(Message):
+    """Agent → relay: which commands are journalled."""
+
+    acks: list[CommandAck] = Field(max_length=MAX_BATCH)
+
+
+class CommandResult(Message):
+    """How a command ended on the agent; ``finished_at`` is the agent's Unix time (s)."""
+
+    id: str = Field(min_length=1, max_length=64)
+    outcome: CommandOutcome
+    result: dict[str, Any] = Field(default_factory=dict, max_length=MAX_ARGS)
+    error: str = Field(default="", max_length=MAX_ERROR_TEXT)
+    finished_at: float = Field(ge=0, default=0.0)
+
+
+class CommandResults(Message):
+    """Agent → relay: results, re-sent until the relay acknowledges them."""
+
+    results: list[CommandResult] = Field(max_length=MAX_BATCH)
+
+
+class ResultsAck(Message):
+    """Relay → agent: these results are durably stored; stop re-sending them."""
+
+    ids: list[Annotated[str, Field(max_length=64)]] = Field(max_length=MAX_BATCH)
+
+
+class Event(Message):
+    """One spooled event; ``seq`` rises by at least one per event of an agent, never reused."""
+
+    seq: int = Field(ge=1)
+    kind: str = Field(min_length=1, max_length=64)
+    camera: str = Field(default="", max_length=128)
+    at: float = Field(ge=0, description="agent's Unix time (s)")
+    payload: dict[str, Any] = Field(default_factory=dict, max_length=MAX_ARGS)
+
+
+class Events(Message):
+    """Agent → relay: a batch of spooled events in ``seq`` order."""
+
+    events: list[Event] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class EventsAck(Message):
+    """Relay → agent: every event up to ``up_to`` is durably stored (cumulative)."""
+
+    up_to: int = Field(ge=0)

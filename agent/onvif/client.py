@@ -236,6 +236,37 @@ def _field(obj: Any, *path: str) -> Any:
     return obj
 
 
+# --- system_reboot ---------------------------------------------------------------------------
+
+
+async def system_reboot(xaddr: str, username: str, password: str, *, timeout: float = 10.0) -> str:
+    """Ask the camera to reboot (ONVIF Device SystemReboot, DEV-2); returns its message.
+
+    Never retried: a reboot is not idempotent, and a request that timed out may have been
+    carried out — the caller reports that as an unknown outcome rather than asking twice.
+    """
+    where = f"ONVIF {redact(xaddr)} SystemReboot"
+    try:
+        async with asyncio.timeout(timeout):
+            return await _reboot_once(xaddr, username, password)
+    except TimeoutError as err:
+        raise OnvifUnreachable(f"{where}: no answer within {timeout:g} s") from err
+    except _THIRD_PARTY as err:
+        raise _wrap(err, where, password) from err
+
+
+async def _reboot_once(xaddr: str, username: str, password: str) -> str:
+    """One SystemReboot on a fresh ONVIF session."""
+    cam = _XaddrCamera(xaddr, username, password)
+    try:
+        await cam.update_xaddrs()
+        devicemgmt = await cam.create_devicemgmt_service()
+        message = await devicemgmt.SystemReboot()
+    finally:
+        await cam.close()
+    return str(message or "")
+
+
 # --- fetch_snapshot --------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ text, times are :class:`~relay.store.types.UtcDateTime`.
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -141,4 +142,58 @@ connection_history = Table(
     Column("address", String(64), nullable=False, server_default=""),
     CheckConstraint("event IN ('connected', 'disconnected')", name="event"),
     Index("ix_connection_history_device_at", "device_id", "at"),
+)
+
+# -- command plane and event spool (migration 0002) ---------------------------------------------
+
+#: Every state a command can be in; the last four are terminal (DESIGN.md, Tunnel: no loss).
+COMMAND_STATES = (
+    "pending",
+    "sent",
+    "acknowledged",
+    "done",
+    "failed",
+    "expired",
+    "unknown_outcome",
+)
+
+commands = Table(
+    "commands",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("device_id", String(ID), ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    # A camera's local_id on the agent, or "" for the agent (the recorder) itself.
+    Column("target", String(128), nullable=False),
+    Column("args", Text, nullable=False),  # JSON object
+    Column("state", String(16), nullable=False),
+    Column("deadline", UtcDateTime, nullable=False),
+    Column("created_by", String(ID), nullable=True),  # account id of the viewer who asked
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=True),
+    Column("result", Text, nullable=True),  # JSON object from the agent, once terminal
+    Column("error", Text, nullable=False),
+    CheckConstraint(
+        "state IN ('pending', 'sent', 'acknowledged', 'done', 'failed', 'expired',"
+        " 'unknown_outcome')",
+        name="state",
+    ),
+    Index("ix_commands_device_id_state", "device_id", "state"),
+    Index("ix_commands_state_deadline", "state", "deadline"),
+)
+
+device_events = Table(
+    "device_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("device_id", String(ID), ForeignKey("devices.id", ondelete="CASCADE"), nullable=False),
+    Column("seq", BigInteger, nullable=False),  # the agent's spool sequence number
+    Column("kind", String(64), nullable=False),
+    Column("camera", String(128), nullable=False),  # camera local_id, or ""
+    Column("at", UtcDateTime, nullable=False),  # when the agent raised it
+    Column("payload", Text, nullable=False),  # JSON object
+    Column("received_at", UtcDateTime, nullable=False),
+    # Replays after an outage are deduplicated by this constraint.
+    UniqueConstraint("device_id", "seq"),
 )

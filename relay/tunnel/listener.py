@@ -6,10 +6,13 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from relay.settings import RelaySettings
+from relay.store.commands import CommandStore
 from relay.tls import TlsFiles, leaf_der
+from relay.tunnel.commands import CommandPlane
 from relay.tunnel.registry import Registry
 from relay.tunnel.session import AgentSession
 from shared import quic
@@ -34,8 +37,14 @@ class TunnelListener:
         self.relay_id = uuid.uuid4().hex[:12]
         self.cert_fingerprint = certificate_fingerprint(leaf_der(tls.cert))
         self.registry = Registry(store, self.relay_id)
+        self.commands = CommandPlane(
+            CommandStore(store.engine, clock=store.clock),
+            self.registry.get,
+            unknown_after=timedelta(seconds=settings.command_unknown_after_s),
+        )
         self._server: quic.QuicServerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self, host: str, port: int) -> None:
         """Bind UDP ``host:port`` (the HTTPS port number)."""
@@ -46,6 +55,9 @@ class TunnelListener:
             keyfile=self.tls.key,
             on_connection=self._on_connection,
             core=self.settings.quic_core,
+        )
+        self._sweeper = asyncio.get_running_loop().create_task(
+            self.commands.run_sweeper(self.settings.command_sweep_interval_s)
         )
 
     def accept(self, conn: quic.TunnelConnection) -> None:
@@ -74,6 +86,9 @@ class TunnelListener:
 
     async def stop(self) -> None:
         """Say GOAWAY to every agent, close the listener and end every session."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
         await self._say_goaway(self.registry.sessions())
         if self._server is not None:
             self._server.close()

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 import os
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from shared import quic
@@ -136,6 +137,7 @@ class AgentSession:
             case ctl.Authenticated(device_id=device_id):
                 self.device_id = device_id
                 await self.listener.registry.attach(self)
+                await self.listener.commands.session_opened(self)
             case ctl.InventoryReceived(inventory=inventory):
                 await store.upsert_inventory(self.device_id, list(inventory.cameras))
             case ctl.PeerError(code=code, message=message, sent_by_peer=by_peer):
@@ -149,6 +151,8 @@ class AgentSession:
                     code,
                     message,
                 )
+            case ctl.CommandAcksReceived() | ctl.CommandResultsReceived() | ctl.EventsReceived():
+                await self.listener.commands.handle(self, event)
             case ctl.PeerSilent(silent_for=silent):
                 log.info("agent %s silent for %.1f s: dropping", self.device_id, silent)
                 self._ended("heartbeat timeout")
@@ -168,6 +172,23 @@ class AgentSession:
         if self._control is not None and self._control.state is ctl.State.OPEN:
             self._control.go_away(retry_after_s, "relay shutting down")
             self._ended("relay shutting down")
+            self._flush()
+
+    @property
+    def plane_open(self) -> bool:
+        """Whether commands and event acks can go out now (the command plane's ``Outlet``)."""
+        control = self._control
+        return (
+            control is not None
+            and control.state is ctl.State.OPEN
+            and control.supports_commands
+            and not self.conn.closed
+        )
+
+    def queue(self, write: Callable[[ctl.RelayControl], None]) -> None:
+        """Let the command plane put frames on the control stream, and send them now."""
+        if self._control is not None and self.plane_open:
+            write(self._control)
             self._flush()
 
     async def open_request_stream(self) -> quic.TunnelStream:

@@ -12,9 +12,12 @@ from relay.store import Store
 
 if TYPE_CHECKING:
     from relay.tunnel.broker import Broker
+    from relay.tunnel.commands import CommandPlane
 
 SETTINGS_KEY: web.AppKey[RelaySettings] = web.AppKey("settings", RelaySettings)
 STORE_KEY: web.AppKey[Store] = web.AppKey("store", Store)
 AUTH_KEY: web.AppKey[Auth] = web.AppKey("auth", Auth)
 #: Set by whoever runs the tunnel listener (relay/server.py), after ``create_app``.
 BROKER_KEY: web.AppKey[Broker] = web.AppKey("broker")
+#: The command plane (relay/tunnel/commands.py), set next to the broker.
+COMMANDS_KEY: web.AppKey[CommandPlane] = web.AppKey("commands")

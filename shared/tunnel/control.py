@@ -13,12 +13,22 @@ Agent                               Relay
                            ◀──────── PONG(seq)
   INVENTORY(cameras) ──────────────▶
                            ◀──────── GOAWAY(retry_after)        (graceful relay exit)
+
+Command plane and event spool (protocol version 2, after WELCOME; every message a bounded batch):
+
+                           ◀──────── COMMANDS([id, kind, target, args, deadline])
+  COMMAND_ACKS([id, state]) ───────▶                            (journalled before acting)
+  COMMAND_RESULTS([id, outcome]) ──▶                            (re-sent until acknowledged)
+                           ◀──────── RESULTS_ACK([id])          (results durably stored)
+  EVENTS([seq, kind, …]) ──────────▶                            (spool, in seq order)
+                           ◀──────── EVENTS_ACK(up_to)          (cumulative: all ≤ up_to stored)
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum, auto
+from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,6 +37,7 @@ from shared.tunnel.codes import TunnelCode
 from shared.tunnel.errors import FrameError, ProtocolViolation
 from shared.tunnel.frames import (
     MIN_PROTOCOL_VERSION,
+    MIN_PROTOCOL_VERSION_FOR_COMMANDS,
     PROTOCOL_VERSION,
     Frame,
     FrameDecoder,
@@ -93,6 +104,58 @@ class PeerSilent:
     silent_for: float
 
 
+@dataclass(frozen=True)
+class CommandsReceived:
+    """Agent: the relay asks for these commands (possibly again, after a reconnect)."""
+
+    commands: tuple[models.Command, ...]
+
+
+@dataclass(frozen=True)
+class ResultsAcked:
+    """Agent: the relay stored these results; they need not be sent again."""
+
+    ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EventsAcked:
+    """Agent: the relay stored every event up to ``up_to``."""
+
+    up_to: int
+
+
+@dataclass(frozen=True)
+class CommandAcksReceived:
+    """Relay: the agent journalled these commands."""
+
+    acks: tuple[models.CommandAck, ...]
+
+
+@dataclass(frozen=True)
+class CommandResultsReceived:
+    """Relay: terminal outcomes from the agent; store them, then ``ack_results``."""
+
+    results: tuple[models.CommandResult, ...]
+
+
+@dataclass(frozen=True)
+class EventsReceived:
+    """Relay: spooled events; store them, then ``ack_events``."""
+
+    events: tuple[models.Event, ...]
+
+
+#: What the command plane and the event spool handle (the rest is the session's business).
+PlaneEvent = (
+    CommandsReceived
+    | ResultsAcked
+    | EventsAcked
+    | CommandAcksReceived
+    | CommandResultsReceived
+    | EventsReceived
+)
+
 ControlEvent = (
     HelloReceived
     | ChallengeReceived
@@ -101,6 +164,7 @@ ControlEvent = (
     | GoingAway
     | PeerError
     | PeerSilent
+    | PlaneEvent
 )
 
 
@@ -252,6 +316,21 @@ class AgentControl(_ControlBase):
         """Queue the full camera list (sent after WELCOME and whenever it changes)."""
         self._send(FrameType.INVENTORY, inventory)
 
+    def ack_commands(self, acks: list[models.CommandAck]) -> None:
+        """Queue COMMAND_ACKS, split into bounded batches."""
+        for part in _batches(acks):
+            self._send(FrameType.COMMAND_ACKS, models.CommandAcks(acks=part))
+
+    def send_results(self, results: list[models.CommandResult]) -> None:
+        """Queue COMMAND_RESULTS, split into batches that fit a control frame."""
+        for part in _batches(results, max_bytes=RESULT_BATCH_BYTES):
+            self._send(FrameType.COMMAND_RESULTS, models.CommandResults(results=part))
+
+    def send_events(self, events: list[models.Event]) -> None:
+        """Queue EVENTS (the caller keeps them spooled until EVENTS_ACK covers them)."""
+        for part in _batches(events, max_bytes=RESULT_BATCH_BYTES):
+            self._send(FrameType.EVENTS, models.Events(events=part))
+
     def handle_timer(self, now: float) -> list[ControlEvent]:
         """Send a PING when due, and notice a relay that went silent."""
         if self.state is State.OPEN and now >= self._next_ping:
@@ -268,6 +347,9 @@ class AgentControl(_ControlBase):
 
     def _handle(self, frame: Frame) -> list[ControlEvent]:
         """Agent-side dispatch by frame type."""
+        if frame.type in AGENT_PLANE_TYPES:
+            self._expect(frame, State.OPEN)
+            return [_plane_event(frame)]
         match frame.type:
             case FrameType.CHALLENGE:
                 self._expect(frame, State.AWAIT_CHALLENGE)
@@ -316,6 +398,35 @@ class RelayControl(_ControlBase):
         self._nonce = b""
         self._public_key = b""
         self.device_id = ""
+        #: The agent's protocol version from HELLO (0 before it arrives).
+        self.peer_version = 0
+
+    @property
+    def supports_commands(self) -> bool:
+        """Whether the agent speaks the command plane and event spool frames."""
+        return self.peer_version >= MIN_PROTOCOL_VERSION_FOR_COMMANDS
+
+    def send_commands(self, commands: list[models.Command]) -> None:
+        """Queue COMMANDS, split into batches that fit a control frame."""
+        self._require_commands()
+        for part in _batches(commands, max_bytes=RESULT_BATCH_BYTES):
+            self._send(FrameType.COMMANDS, models.Commands(commands=part))
+
+    def ack_results(self, ids: list[str]) -> None:
+        """Queue RESULTS_ACK once the results are durably stored."""
+        self._require_commands()
+        for part in _batches(ids):
+            self._send(FrameType.RESULTS_ACK, models.ResultsAck(ids=part))
+
+    def ack_events(self, up_to: int) -> None:
+        """Queue EVENTS_ACK once every event up to ``up_to`` is durably stored."""
+        self._require_commands()
+        self._send(FrameType.EVENTS_ACK, models.EventsAck(up_to=up_to))
+
+    def _require_commands(self) -> None:
+        """Never put a frame on the wire that the agent's version cannot decode."""
+        if not self.supports_commands:
+            raise ProtocolViolation(f"agent protocol version {self.peer_version} has no commands")
 
     def challenge(self, public_key: bytes | None, nonce: bytes) -> list[ControlEvent]:
         """Answer a HELLO once the device key is looked up (None: unknown device)."""
@@ -339,6 +450,9 @@ class RelayControl(_ControlBase):
 
     def _handle(self, frame: Frame) -> list[ControlEvent]:
         """Relay-side dispatch by frame type."""
+        if frame.type in RELAY_PLANE_TYPES:
+            self._expect(frame, State.OPEN)
+            return [_plane_event(frame)]
         match frame.type:
             case FrameType.HELLO:
                 return self._on_hello(frame)
@@ -363,6 +477,7 @@ class RelayControl(_ControlBase):
         if hello.protocol_version < MIN_PROTOCOL_VERSION:
             return [self._fail(TunnelCode.VERSION_UNSUPPORTED, "protocol version too old")]
         self.device_id = hello.device_id
+        self.peer_version = hello.protocol_version
         self.state = State.AWAIT_KEY
         return [HelloReceived(hello.device_id, hello.agent_version, hello.protocol_version)]
 
@@ -381,3 +496,59 @@ class RelayControl(_ControlBase):
         )
         self.state = State.OPEN
         return [Authenticated(self.device_id, self._heartbeat)]
+
+
+# --- command plane and event spool frames ---------------------------------------------------------
+
+#: Plane frames the agent accepts, and those the relay accepts (each only once OPEN).
+AGENT_PLANE_TYPES = frozenset({FrameType.COMMANDS, FrameType.RESULTS_ACK, FrameType.EVENTS_ACK})
+RELAY_PLANE_TYPES = frozenset({FrameType.COMMAND_ACKS, FrameType.COMMAND_RESULTS, FrameType.EVENTS})
+
+
+def _plane_event(frame: Frame) -> PlaneEvent:
+    """Decode one plane frame into its event (a ValidationError becomes a protocol error)."""
+    data = frame.payload
+    match frame.type:
+        case FrameType.COMMANDS:
+            return CommandsReceived(tuple(models.Commands.model_validate_json(data).commands))
+        case FrameType.RESULTS_ACK:
+            return ResultsAcked(tuple(models.ResultsAck.model_validate_json(data).ids))
+        case FrameType.EVENTS_ACK:
+            return EventsAcked(models.EventsAck.model_validate_json(data).up_to)
+        case FrameType.COMMAND_ACKS:
+            return CommandAcksReceived(tuple(models.CommandAcks.model_validate_json(data).acks))
+        case FrameType.COMMAND_RESULTS:
+            results = models.CommandResults.model_validate_json(data).results
+            return CommandResultsReceived(tuple(results))
+        case _:
+            return EventsReceived(tuple(models.Events.model_validate_json(data).events))
+
+
+# --- batching ------------------------------------------------------------------------------------
+
+#: Budget for one batched frame's items: well under MAX_CONTROL_PAYLOAD, leaving room for the
+#: envelope, so any list of items that each fit alone splits into frames that all encode.
+RESULT_BATCH_BYTES = 192 * 1024
+
+_Item = TypeVar("_Item", bound=BaseModel | str)
+
+
+def _batches(items: list[_Item], *, max_bytes: int = RESULT_BATCH_BYTES) -> list[list[_Item]]:
+    """Split ``items`` into runs of at most ``models.MAX_BATCH`` items and ``max_bytes`` of JSON.
+
+    An item bigger than ``max_bytes`` on its own travels alone (``encode_frame`` refuses it if
+    it cannot fit a frame at all: the producer bounds its items, see ``MAX_RESULT_BYTES``).
+    """
+    out: list[list[_Item]] = []
+    part: list[_Item] = []
+    size = 0
+    for item in items:
+        n = len(item) + 2 if isinstance(item, str) else len(item.model_dump_json())
+        if part and (len(part) >= models.MAX_BATCH or size + n > max_bytes):
+            out.append(part)
+            part, size = [], 0
+        part.append(item)
+        size += n + 1
+    if part:
+        out.append(part)
+    return out

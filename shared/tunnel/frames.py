@@ -34,8 +34,10 @@ MAX_DATA_PAYLOAD = 1024 * 1024
 MAX_INVENTORY_PAYLOAD = 1024 * 1024
 
 #: Protocol (message-set) version spoken in HELLO; features are gated on the peer's version.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MIN_PROTOCOL_VERSION = 1
+#: Command plane and event spool frames (0x0A-0x0F): a relay sends them only to agents this new.
+MIN_PROTOCOL_VERSION_FOR_COMMANDS = 2
 
 
 class FrameType(IntEnum):
@@ -50,6 +52,12 @@ class FrameType(IntEnum):
     INVENTORY = 0x07  # agent → relay: cameras and capabilities
     GOAWAY = 0x08  # relay → agent: leaving, come back in N s
     ERROR = 0x09  # either way: fatal error with an API code, then close
+    COMMANDS = 0x0A  # relay → agent: commands to run (id, kind, target, args, deadline)
+    COMMAND_ACKS = 0x0B  # agent → relay: ids journalled (or already in progress)
+    COMMAND_RESULTS = 0x0C  # agent → relay: terminal outcomes, re-sent until acknowledged
+    RESULTS_ACK = 0x0D  # relay → agent: these results are stored
+    EVENTS = 0x0E  # agent → relay: spooled events in sequence order
+    EVENTS_ACK = 0x0F  # relay → agent: every event up to seq N is stored (cumulative)
     REQUEST = 0x20  # relay → agent: what the viewer asked for
     RESPONSE = 0x21  # agent → relay: status and content type of the body that follows
     DATA = 0x22  # body bytes

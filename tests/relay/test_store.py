@@ -26,6 +26,8 @@ TABLES = {
     "devices",
     "cameras",
     "connection_history",
+    "commands",
+    "device_events",
 }
 
 

@@ -2,7 +2,7 @@
 flagged, and the agent's address.
 
 Revision ID: 0003
-Revises: 0001 (until the command plane's r0002 lands; then 0002)
+Revises: 0002
 Create Date: 2025-01-03
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
-down_revision: str | None = "0001"
+down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
