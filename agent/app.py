@@ -20,14 +20,22 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from agent.alarms import AlarmState
+from agent.commands import CameraAccess, CommandKit, CommandRunner, build_handlers
+from agent.events import AgentEvents
+from agent.logs import DeviceLogHandler, Redactor
 from agent.media.errors import MediaUnavailable
 from agent.media.live import CameraMedia, LiveSubscription
-from agent.onvif.client import fetch_snapshot, read_camera
+from agent.onvif.client import fetch_snapshot, read_camera, system_reboot
 from agent.onvif.discovery import probe
 from agent.onvif.errors import OnvifError
 from agent.onvif.models import CameraDescription, MediaProfile
+from agent.plane import AgentPlane
 from agent.settings import AgentSettings
 from agent.store import AgentStore, Identity
+from agent.store.journal import CommandJournal
+from agent.store.logbook import LogBook
+from agent.store.spool import EventSpool
 from agent.tunnel.client import TunnelClient
 from shared import models, quic
 from shared.tunnel.codes import TunnelCode
@@ -35,6 +43,8 @@ from shared.tunnel.errors import FrameError
 from shared.tunnel.frames import FrameType
 
 log = logging.getLogger(__name__)
+#: One INFO line per viewer request served: the device's access log (DEV-8).
+access_log = logging.getLogger("agent.access")
 
 #: How long a live request waits for the camera's first keyframe (RTSP open is ~2 s).
 LIVE_READY_TIMEOUT_S = 15.0
@@ -109,6 +119,9 @@ class Agent:
         self.store = store
         self.cameras: dict[str, Camera] = {}
         self._known_xaddrs: set[str] = set()
+        self.alarms = AlarmState(time.time)
+        self.logbook = LogBook(store.data_dir / "agent.db")
+        self.commands, self.events = self._plane_parts()
         self.tunnel = TunnelClient(
             settings,
             identity,
@@ -116,21 +129,58 @@ class Agent:
             handle_request=self.handle_request,
             inventory=self.inventory,
             agent_version=agent_version(),
+            plane=AgentPlane(self.commands, self.events),
         )
+
+    def _plane_parts(self) -> tuple[CommandRunner, AgentEvents]:
+        """The command runner (recovered from its journal) and the event spool sender."""
+        kit = CommandKit(
+            restart_command=self.settings.restart_command,
+            cameras=self._camera_access,
+            alarms=self.alarms,
+            logbook=self.logbook,
+            reboot=system_reboot,
+            onvif_timeout_s=self.settings.onvif_timeout_s,
+        )
+        runner = CommandRunner(CommandJournal(self.store.db), build_handlers(kit))
+        runner.recover()
+        spool = EventSpool(
+            self.store.db,
+            max_age_s=self.settings.event_spool_max_age_s,
+            max_bytes=self.settings.event_spool_max_bytes,
+            clock=time.time,
+        )
+        return runner, AgentEvents(spool)
+
+    def _camera_access(self, local_id: str) -> CameraAccess | None:
+        """How to reach one camera for a command."""
+        cam = self.cameras.get(local_id)
+        return CameraAccess(cam.desc.xaddr, cam.username, cam.password) if cam else None
+
+    def secrets(self) -> list[str]:
+        """Every secret the agent knows by value, for the device-log redactor (DEV-8)."""
+        known = [self.settings.camera_password.get_secret_value()]
+        known += [c.password.get_secret_value() for c in self.settings.cameras if c.password]
+        known += [cam.password for cam in self.cameras.values()]
+        return known
 
     async def run(self) -> None:
         """Run until cancelled."""
+        handler = DeviceLogHandler(self.logbook, Redactor(self.secrets()))
+        logging.getLogger().addHandler(handler)
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.tunnel.run_forever())
                 tg.create_task(self._discovery_loop())
                 tg.create_task(self._status_loop())
         finally:
+            logging.getLogger().removeHandler(handler)
             await self.close()
 
     async def close(self) -> None:
-        """Stop every camera pull and request task."""
+        """Stop every camera pull, request task and running command."""
         await self.tunnel.close()
+        await self.commands.close()
         for cam in self.cameras.values():
             if cam.media is not None:
                 await cam.media.close()
@@ -212,6 +262,7 @@ class Agent:
         if cam is None:
             _answer_error(stream, 404, TunnelCode.NOT_FOUND, "no such camera on this site")
             return
+        access_log.info("%s of camera %s", request.kind, cam.local_id)
         if request.kind == "live":
             await self._serve_live(stream, cam)
         else:

@@ -25,7 +25,7 @@ from typing import Any, get_args
 
 from agent.alarms import AlarmState
 from agent.logs import fetch_payload
-from agent.onvif.errors import OnvifError, OnvifUnreachable
+from agent.onvif.errors import OnvifError, OnvifOutcomeUnknown
 from agent.store.journal import CommandJournal, JournalEntry
 from agent.store.logbook import LogBook, LogCategory
 from shared import models
@@ -270,9 +270,9 @@ async def _reboot_camera(kit: CommandKit, local_id: str) -> dict[str, Any]:
         message = await kit.reboot(
             cam.xaddr, cam.username, cam.password, timeout=kit.onvif_timeout_s
         )
-    except OnvifUnreachable as err:
+    except OnvifOutcomeUnknown as err:
         # Cameras often drop the connection as they go down, before answering.
         raise OutcomeUnknown(f"camera did not answer the reboot request: {err}") from err
     except OnvifError as err:
-        raise CommandFailed(f"camera refused the reboot: {err}") from err
+        raise CommandFailed(f"camera reboot failed: {err}") from err
     return {"message": message[:500]}

@@ -109,6 +109,23 @@ class AgentSettings(BaseSettings):
         description="Media a slow viewer may have queued before frames are skipped to the "
         "next keyframe (bytes).",
     )
+    restart_command: str = Field(
+        default="systemctl restart rmon-agent",
+        description="Command line the 'restart' command runs to restart the agent through its "
+        "service manager (DEV-2); split like a shell would, run without a shell, with the "
+        "command id in RMON_COMMAND_ID (command line).",
+    )
+    event_spool_max_age_s: float = Field(
+        default=7 * 86400.0,
+        gt=0,
+        description="Events the relay has not stored are kept this long, then dropped oldest "
+        "first with a spool_overflow event (seconds).",
+    )
+    event_spool_max_bytes: int = Field(
+        default=100 * 1024 * 1024,
+        gt=0,
+        description="Most space the unsent events may take before the oldest are dropped (bytes).",
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -31,6 +31,7 @@ from agent.onvif._lib import ONVIFAuthError, ONVIFCamera, ONVIFError, ONVIFTimeo
 from agent.onvif.errors import (
     OnvifAuthError,
     OnvifError,
+    OnvifOutcomeUnknown,
     OnvifProtocolError,
     OnvifUnreachable,
     OnvifUnsupported,
@@ -246,21 +247,27 @@ async def system_reboot(xaddr: str, username: str, password: str, *, timeout: fl
     carried out — the caller reports that as an unknown outcome rather than asking twice.
     """
     where = f"ONVIF {redact(xaddr)} SystemReboot"
+    sent: list[bool] = []
     try:
         async with asyncio.timeout(timeout):
-            return await _reboot_once(xaddr, username, password)
-    except TimeoutError as err:
-        raise OnvifUnreachable(f"{where}: no answer within {timeout:g} s") from err
+            return await _reboot_once(xaddr, username, password, sent)
+    except (TimeoutError, aiohttp.ClientConnectionError, ONVIFTimeoutError) as err:
+        if sent:  # the request left: the camera may be rebooting right now
+            raise OnvifOutcomeUnknown(f"{where}: no answer after the request was sent") from err
+        if isinstance(err, TimeoutError):
+            raise OnvifUnreachable(f"{where}: no answer within {timeout:g} s") from err
+        raise _wrap(err, where, password) from err
     except _THIRD_PARTY as err:
         raise _wrap(err, where, password) from err
 
 
-async def _reboot_once(xaddr: str, username: str, password: str) -> str:
-    """One SystemReboot on a fresh ONVIF session."""
+async def _reboot_once(xaddr: str, username: str, password: str, sent: list[bool]) -> str:
+    """One SystemReboot on a fresh ONVIF session; ``sent`` gets an item once it goes out."""
     cam = _XaddrCamera(xaddr, username, password)
     try:
         await cam.update_xaddrs()
         devicemgmt = await cam.create_devicemgmt_service()
+        sent.append(True)
         message = await devicemgmt.SystemReboot()
     finally:
         await cam.close()

@@ -4,6 +4,7 @@ Every third-party exception is wrapped here (``raise … from err``) into one of
 
     OnvifError              anything that went wrong talking to a camera
     ├── OnvifUnreachable    no usable answer: refused, reset, no route, timed out, HTTP 503
+    │   └── OnvifOutcomeUnknown  the answer to a non-idempotent request (SystemReboot) was lost
     ├── OnvifAuthError      credentials refused: HTTP 401/403, SOAP "Sender not authorized"
     ├── OnvifUnsupported    the device lacks the operation or service ("Action not supported")
     └── OnvifProtocolError  an answer we cannot use: malformed XML, other faults, bad status
@@ -24,6 +25,11 @@ class OnvifError(Exception):
 
 class OnvifUnreachable(OnvifError):
     """The camera did not answer in time or refused the connection; worth trying later."""
+
+
+class OnvifOutcomeUnknown(OnvifUnreachable):
+    """The request went out but its answer never came: the camera may have carried it out
+    (a rebooting camera drops the connection). Never retried."""
 
 
 class OnvifAuthError(OnvifError):

@@ -58,6 +58,10 @@ class LogBook:
     def __init__(self, db_path: Path) -> None:
         self._conn = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
         self._conn.execute("PRAGMA busy_timeout=5000")
+        self._conn.execute("PRAGMA journal_mode=WAL")  # as AgentStore: readers never block
+        # A log line must not cost an fsync: WAL with NORMAL survives a process crash, and a
+        # power cut losing the last lines of a log is acceptable (the journal stays FULL).
+        self._conn.execute("PRAGMA synchronous=NORMAL")
         self._conn.executescript(_SCHEMA)
         self._lock = threading.Lock()
 

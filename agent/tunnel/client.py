@@ -17,6 +17,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -30,6 +31,9 @@ from shared import models, quic, tcp
 from shared.tunnel import control as ctl
 from shared.tunnel.errors import FrameError
 from shared.tunnel.identity import certificate_fingerprint, sign_auth
+
+if TYPE_CHECKING:
+    from agent.plane import AgentPlane
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +129,11 @@ class TunnelClient:
         inventory: Callable[[], models.Inventory],
         agent_version: str = "",
         rng: random.Random | None = None,
+        plane: AgentPlane | None = None,
     ) -> None:
         self._settings = settings
+        #: The command runner and event spool; told when sessions open and close.
+        self._plane = plane
         self._rng = rng or random.Random()  # noqa: S311 -- jitter, not a secret
         self._identity = identity
         self._key = key
@@ -344,6 +351,11 @@ class TunnelClient:
             case ctl.Authenticated():
                 self._mark_up()
                 control.send_inventory(self._inventory())
+                if self._plane is not None:
+                    self._plane.opened(self.queue)
+            case ctl.CommandsReceived() | ctl.ResultsAcked() | ctl.EventsAcked():
+                if self._plane is not None:
+                    self._plane.handle(event)
             case ctl.GoingAway(retry_after_s=after, reason=reason):
                 raise SessionEnded(f"relay going away: {reason}", retry_after_s=after)
             case ctl.PeerError(code=code, message=message, sent_by_peer=True):
@@ -352,6 +364,16 @@ class TunnelClient:
                 raise ConnectionError(f"protocol error {code}: {message}")
             case ctl.PeerSilent(silent_for=silent):
                 raise SessionEnded(f"relay silent for {silent:.1f} s")
+
+    def queue(self, write: Callable[[ctl.AgentControl], None]) -> bool:
+        """Let the command plane or the event spool put frames on the control stream now;
+        False when no session is open (they keep what they wanted to send)."""
+        control, stream = self._control, self._control_stream
+        if control is None or stream is None or control.state is not ctl.State.OPEN:
+            return False
+        write(control)
+        self._flush(stream, control)
+        return True
 
     def inventory_changed(self) -> None:
         """Send the current inventory now if a session is open."""
@@ -374,6 +396,8 @@ class TunnelClient:
         self.status.transport = ""
         self.connected.clear()
         self._control = self._control_stream = None
+        if self._plane is not None:
+            self._plane.closed()
         for task in list(self._tasks):
             task.cancel()
 
