@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from agent.alarms import AlarmState
+from agent.camera_control import CameraControl, send_json, site_info
 from agent.commands import CameraAccess, CommandKit, CommandRunner, build_handlers
 from agent.events import AgentEvents
 from agent.logs import DeviceLogHandler, Redactor
@@ -49,6 +50,8 @@ access_log = logging.getLogger("agent.access")
 #: How long a live request waits for the camera's first keyframe (RTSP open is ~2 s).
 LIVE_READY_TIMEOUT_S = 15.0
 SNAPSHOT_TIMEOUT_S = 10.0
+#: Request kinds served by ``agent.camera_control`` (small JSON answers).
+CONTROL_KINDS = frozenset({"ptz", "presets", "imaging", "camera_info"})
 
 
 def agent_version() -> str:
@@ -84,10 +87,22 @@ class Camera:
     username: str
     password: str = field(repr=False)
     media: CameraMedia | None = None
+    #: Control capabilities found over ONVIF (``ptz``, ``presets``, ``imaging:brightness``…).
+    controls: list[str] = field(default_factory=list)
+
+    @property
+    def xaddr(self) -> str:
+        """ONVIF device service URL."""
+        return self.desc.xaddr
+
+    @property
+    def profile_token(self) -> str:
+        """The streamed profile's token (PTZ commands name a profile)."""
+        return self.profile.token if self.profile else ""
 
     def inventory(self) -> models.CameraInventory:
         """How the relay sees this camera."""
-        caps = ["snapshot"] + (["live"] if self.media is not None else [])
+        caps = ["snapshot"] + (["live"] if self.media is not None else []) + self.controls
         profiles = [
             models.ProfileInventory(
                 token=p.token,
@@ -119,6 +134,7 @@ class Agent:
         self.store = store
         self.cameras: dict[str, Camera] = {}
         self._known_xaddrs: set[str] = set()
+        self.control = CameraControl(store.data_dir, settings.onvif_timeout_s)
         self.alarms = AlarmState(time.time)
         self.logbook = LogBook(store.data_dir / "agent.db")
         self.commands, self.events = self._plane_parts()
@@ -180,6 +196,7 @@ class Agent:
     async def close(self) -> None:
         """Stop every camera pull, request task and running command."""
         await self.tunnel.close()
+        await self.control.close()
         await self.commands.close()
         for cam in self.cameras.values():
             if cam.media is not None:
@@ -236,6 +253,7 @@ class Agent:
                 cam.profile.stream_uri, username=user, password=password, label=cam.local_id
             )
             await cam.media.start()
+        cam.controls = (await self.control.capabilities(cam)).names()
         self.cameras[cam.local_id] = cam
         self._known_xaddrs.add(xaddr)
         log.info("camera %s (%s %s) at %s", cam.local_id, desc.manufacturer, desc.model, xaddr)
@@ -258,12 +276,17 @@ class Agent:
         except ValidationError:
             _answer_error(stream, 400, TunnelCode.UNSUPPORTED_REQUEST, "bad request header")
             return
+        if request.kind == "site_info":
+            await send_json(stream, site_info(agent_version(), self.status()["tunnel"]))
+            return
         cam = self.cameras.get(request.camera)
         if cam is None:
             _answer_error(stream, 404, TunnelCode.NOT_FOUND, "no such camera on this site")
             return
         access_log.info("%s of camera %s", request.kind, cam.local_id)
-        if request.kind == "live":
+        if request.kind in CONTROL_KINDS:
+            await self.control.serve(stream, request, cam)
+        elif request.kind == "live":
             await self._serve_live(stream, cam)
         else:
             await self._serve_snapshot(stream, cam)

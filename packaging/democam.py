@@ -87,6 +87,7 @@ def build_camera(args: argparse.Namespace) -> Any:
     )
     cam = IPCamera(cfg)
     fix_ptz_namespaces(cam)
+    fix_set_preset_token(cam)
     return cam
 
 
@@ -102,6 +103,29 @@ def fix_ptz_namespaces(cam: Any) -> None:
         templates["envelope"] = envelope.replace(
             "xmlns:trt=", f'xmlns:ptz="{ns}" xmlns:tptz="{ns}" xmlns:trt=', 1
         )
+
+
+def fix_set_preset_token(cam: Any) -> None:
+    """Honour SetPreset's PresetToken element (ipycam 1.3.0 looks for an attribute instead).
+
+    ONVIF's SetPreset overwrites the preset named by PresetToken; ipycam misses the token and
+    stores a new preset, so a re-registered preset would appear twice.
+    """
+    from xml.sax.saxutils import escape
+
+    service = cam.onvif
+    original = service.ptz_set_preset
+
+    def set_preset(body: str) -> str:
+        token = service._extract_xml_value(body, "PresetToken")
+        if not token or service.ptz is None:
+            return str(original(body))
+        name = service._extract_xml_value(body, "PresetName") or "Preset"
+        service.ptz.set_preset(token, name)
+        reply = service._render("ptz_set_preset", preset_token=escape(token))
+        return str(service._wrap_envelope(reply))
+
+    service.ptz_set_preset = set_preset
 
 
 class FramePainter:

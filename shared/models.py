@@ -121,7 +121,9 @@ class Inventory(Message):
     cameras: list[CameraInventory] = Field(default_factory=list, max_length=MAX_CAMERAS)
 
 
-RequestKind = Literal["live", "snapshot"]
+RequestKind = Literal["live", "snapshot", "ptz", "presets", "imaging", "camera_info", "site_info"]
+#: ``Request.camera`` of a request about the site's agent itself (``site_info``).
+SITE_TARGET = "-"
 
 
 class Request(Message):
@@ -228,3 +230,53 @@ class EventsAck(Message):
     """Relay → agent: every event up to ``up_to`` is durably stored (cumulative)."""
 
     up_to: int = Field(ge=0)
+
+
+# --- camera control requests (issue 4: PTZ, presets, imaging, device information) ------------
+# Small request/response streams: the typed ``args`` of the Request header below, a JSON body
+# back. The relay validates viewer input against these before anything enters the tunnel; the
+# agent validates again, since a relay of another version may send what this one does not know.
+
+#: Most presets a camera exposes through rmon (LIVE-5: "up to 10 presets").
+MAX_PRESETS = 10
+PRESET_NAME_LEN = 32
+Unit = Annotated[float, Field(ge=-1.0, le=1.0)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class PtzArgs(Message):
+    """``ptz`` request: continuous move (speeds), stop, home, focus, zoom to a rectangle, centre.
+
+    ``x, y, w, h`` of ``area_zoom`` are fractions of the image from its top-left corner;
+    ``centre`` brings the point ``x, y`` to the middle (LIVE-5 click to centre).
+    """
+
+    action: Literal["move", "stop", "home", "focus", "area_zoom", "centre"]
+    pan: Unit = 0.0
+    tilt: Unit = 0.0
+    zoom: Unit = 0.0
+    mode: Literal["far", "near", "auto", "stop"] = "stop"
+    x: Fraction = 0.0
+    y: Fraction = 0.0
+    w: Fraction = 1.0
+    h: Fraction = 1.0
+
+
+class PresetArgs(Message):
+    """``presets`` request: list them, register the current position, rename, or go to one."""
+
+    op: Literal["list", "set", "rename", "goto"] = "list"
+    slot: int = Field(default=0, ge=0, le=MAX_PRESETS)
+    name: str = Field(default="", max_length=PRESET_NAME_LEN)
+
+
+ImagingValue = float | Annotated[str, Field(max_length=16)]
+
+
+class ImagingArgs(Message):
+    """``imaging`` request: read the settings, or change some of them (CAM-3 field names)."""
+
+    op: Literal["get", "set"] = "get"
+    values: dict[Annotated[str, Field(max_length=32)], ImagingValue] = Field(
+        default_factory=dict, max_length=MAX_ARGS
+    )

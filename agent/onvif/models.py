@@ -46,3 +46,78 @@ class CameraDescription:
     hardware_id: str
     mac: str | None
     profiles: tuple[MediaProfile, ...]
+
+
+# --- camera control (PTZ, presets, imaging; issue 4 item 3) ----------------------------------
+
+
+@dataclass(frozen=True)
+class PtzPosition:
+    """Where a PTZ camera points, in ONVIF generic spaces (pan/tilt -1..1, zoom 0..1)."""
+
+    pan: float
+    tilt: float
+    zoom: float
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One preset as the camera lists it (ONVIF ReferenceToken and its name)."""
+
+    token: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ImagingRange:
+    """Bounds of a numeric imaging setting as the camera's GetOptions states them."""
+
+    min: float
+    max: float
+
+
+@dataclass(frozen=True)
+class ImagingState:
+    """Current imaging values (flat CAM-3 field names) and what each may take.
+
+    ``values`` holds floats for numeric fields and mode strings ("ON", "AUTO"…) for the rest;
+    ``ranges`` bounds the numeric ones, ``modes`` lists the choices of the others. A field the
+    camera does not offer is absent from all three.
+    """
+
+    values: dict[str, float | str]
+    ranges: dict[str, ImagingRange]
+    modes: dict[str, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class ControlCapabilities:
+    """What a camera can be told to do; an unsupported service is ``False``, never an error."""
+
+    ptz: bool = False
+    relative_move: bool = False
+    home: bool = False
+    max_presets: int = 0
+    focus: bool = False
+    imaging_fields: tuple[str, ...] = ()
+
+    def names(self) -> list[str]:
+        """As inventory capability strings: ``ptz``, ``presets``, ``imaging:brightness``…"""
+        flags = {
+            "ptz": self.ptz,
+            "relative_move": self.relative_move,
+            "home": self.home,
+            "presets": self.max_presets > 0,
+            "focus": self.focus,
+        }
+        return [k for k, v in flags.items() if v] + [f"imaging:{f}" for f in self.imaging_fields]
+
+
+@dataclass(frozen=True)
+class NetworkInfo:
+    """A camera's network facts (DEV-1): what it reports, else what its XAddr shows."""
+
+    address: str
+    mac: str | None
+    dhcp: bool | None = None
+    prefix_length: int | None = None

@@ -20,3 +20,6 @@ class TunnelCode(IntEnum):
     NOT_FOUND = 90005  # no such camera on this agent
     UNSUPPORTED_REQUEST = 90006  # this agent cannot serve that request kind
     INTERNAL = 90007  # the agent failed while serving the request
+    CAMERA_UNSUPPORTED = 90008  # the camera lacks the operation (no PTZ, no imaging…)
+    CAMERA_AUTH_FAILED = 90009  # the camera refused the agent's credentials for it
+    CAMERA_FAULT = 90010  # the camera answered the operation with a fault
