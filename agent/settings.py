@@ -73,7 +73,13 @@ class AgentSettings(BaseSettings):
         default=10.0, gt=0, description="Timeout of one ONVIF request (seconds)."
     )
     heartbeat_interval_s: float = Field(
-        default=10.0, gt=0, le=15, description="Tunnel heartbeat period (seconds, at most 15)."
+        # 5 s: a relay killed without a goodbye is noticed within 7.5 s, so an agent is back
+        # within 10 s of a restarted relay listening (at 10 s it took 14 s, p95). The cost is
+        # ~100 bytes per 5 s per site, and ~5 % of a relay core per 1000 idle agents.
+        default=5.0,
+        gt=0,
+        le=15,
+        description="Tunnel heartbeat period (seconds, at most 15).",
     )
     reconnect_max_backoff_s: float = Field(
         default=30.0, gt=0, description="Cap of the full-jitter reconnect backoff (seconds)."
