@@ -121,46 +121,64 @@ class EventSpool:
         return int(cur.lastrowid)
 
     def _enforce_bounds(self) -> None:
-        """Drop the oldest events beyond the age or size bound; spool one overflow event."""
+        """Drop the oldest events beyond the age or size bound; spool one overflow event.
+
+        An overflow event that is itself dropped has its count folded into the new one, so the
+        overflow events still spooled always add up to every event lost.
+        """
         now = self._clock()
-        dropped: list[tuple[int, int]] = []
+        victims: list[_Row] = []
         if now >= self._next_age_check:
             self._next_age_check = now + AGE_CHECK_INTERVAL_S
-            dropped += self._drop("SELECT seq, size FROM spool_events WHERE at < ? ORDER BY seq",
-                                  (now - self.max_age_s,))  # fmt: skip
+            victims += self._delete(self._rows("WHERE at < ?", (now - self.max_age_s,)))
         if self._bytes > self.max_bytes:
-            dropped += self._drop_for_size()
-        if dropped:
-            self.dropped_total += len(dropped)
+            victims += self._drop_for_size()
+        if victims:
+            lost = [_lost(row) for row in victims]
+            self.dropped_total += sum(n for n, _, _ in lost)
             payload = {
-                "dropped": len(dropped),
-                "first_seq": min(s for s, _ in dropped),
-                "last_seq": max(s for s, _ in dropped),
+                "dropped": sum(n for n, _, _ in lost),
+                "first_seq": min(first for _, first, _ in lost),
+                "last_seq": max(last for _, _, last in lost),
                 "dropped_total": self.dropped_total,
             }
             self._insert(OVERFLOW_KIND, "", json.dumps(payload))
 
-    def _drop_for_size(self) -> list[tuple[int, int]]:
+    def _drop_for_size(self) -> list[_Row]:
         """Oldest rows until the spool is back under ``max_bytes`` (with room for the overflow
         event itself)."""
         excess = self._bytes - self.max_bytes + ROW_OVERHEAD * 4
-        victims: list[tuple[int, int]] = []
-        for seq, size in self.db.conn.execute("SELECT seq, size FROM spool_events ORDER BY seq"):
+        victims: list[_Row] = []
+        for row in self.db.conn.execute(f"{_SELECT} ORDER BY seq"):
             if excess <= 0:
                 break
-            victims.append((seq, size))
-            excess -= size
+            victims.append(row)
+            excess -= row[1]
         return self._delete(victims)
 
-    def _drop(self, query: str, params: tuple[Any, ...]) -> list[tuple[int, int]]:
-        return self._delete(self.db.conn.execute(query, params).fetchall())
+    def _rows(self, where: str, params: tuple[Any, ...]) -> list[_Row]:
+        return list(self.db.conn.execute(f"{_SELECT} {where} ORDER BY seq", params))
 
-    def _delete(self, victims: list[tuple[int, int]]) -> list[tuple[int, int]]:
-        """Delete these (seq, size) rows in one transaction."""
+    def _delete(self, victims: list[_Row]) -> list[_Row]:
+        """Delete these rows in one transaction."""
         if victims:
             with self.db.conn:
                 self.db.conn.executemany(
-                    "DELETE FROM spool_events WHERE seq = ?", [(s,) for s, _ in victims]
+                    "DELETE FROM spool_events WHERE seq = ?", [(row[0],) for row in victims]
                 )
-            self._bytes -= sum(size for _, size in victims)
+            self._bytes -= sum(row[1] for row in victims)
         return victims
+
+
+#: (seq, size, kind, payload) of a spooled row.
+_Row = tuple[int, int, str, str]
+_SELECT = "SELECT seq, size, kind, payload FROM spool_events"
+
+
+def _lost(row: _Row) -> tuple[int, int, int]:
+    """(events lost, first seq, last seq) that dropping ``row`` stands for."""
+    seq, _, kind, payload = row
+    if kind != OVERFLOW_KIND:
+        return 1, seq, seq
+    earlier = json.loads(payload)
+    return int(earlier["dropped"]), int(earlier["first_seq"]), int(earlier["last_seq"])
