@@ -16,6 +16,7 @@ from relay.store import Store
 from relay.web import (
     accounts,
     auth,
+    cameras,
     commands,
     devices,
     enroll,
@@ -36,6 +37,8 @@ def create_app(settings: RelaySettings, store: Store) -> web.Application:
     app[SETTINGS_KEY] = settings
     app[STORE_KEY] = store
     app[AUTH_KEY] = Auth(settings, store)
-    for area in (auth, accounts, commands, devices, enroll, history, media, openapi, portal):
+    app[STREAMS_KEY] = StreamRegistry()
+    areas = (auth, accounts, cameras, commands, devices, enroll, history, media, openapi, portal)
+    for area in (*areas, users):
         area.setup_routes(app)
     return app

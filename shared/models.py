@@ -271,6 +271,25 @@ class PresetArgs(Message):
 
 
 ImagingValue = float | Annotated[str, Field(max_length=16)]
+#: CAM-3 imaging fields by name: numbers within the camera's range …
+IMAGING_NUMERIC = (
+    "brightness",
+    "contrast",
+    "color_saturation",
+    "sharpness",
+    "gain",
+    "exposure_time",
+    "backlight_level",
+    "wdr_level",
+)
+#: … and modes chosen from the camera's list ("ON"/"OFF", "AUTO"/"MANUAL", …).
+IMAGING_MODES = (
+    "backlight_compensation",
+    "wide_dynamic_range",
+    "exposure_mode",
+    "ir_cut_filter",
+    "focus_mode",
+)
 
 
 class ImagingArgs(Message):
