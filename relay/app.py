@@ -37,8 +37,7 @@ def create_app(settings: RelaySettings, store: Store) -> web.Application:
     app[SETTINGS_KEY] = settings
     app[STORE_KEY] = store
     app[AUTH_KEY] = Auth(settings, store)
-    app[STREAMS_KEY] = StreamRegistry()
     areas = (auth, accounts, cameras, commands, devices, enroll, history, media, openapi, portal)
-    for area in (*areas, users):
+    for area in areas:
         area.setup_routes(app)
     return app
