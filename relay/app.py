@@ -24,8 +24,10 @@ from relay.web import (
     media,
     openapi,
     portal,
+    users,
 )
-from relay.web.keys import AUTH_KEY, SETTINGS_KEY, STORE_KEY
+from relay.web.keys import AUTH_KEY, SETTINGS_KEY, STORE_KEY, STREAMS_KEY
+from relay.web.streams import StreamRegistry
 
 #: Largest request body (bytes): JSON bodies here are small.
 CLIENT_MAX_SIZE = 1024 * 1024
@@ -37,7 +39,8 @@ def create_app(settings: RelaySettings, store: Store) -> web.Application:
     app[SETTINGS_KEY] = settings
     app[STORE_KEY] = store
     app[AUTH_KEY] = Auth(settings, store)
+    app[STREAMS_KEY] = StreamRegistry()
     areas = (auth, accounts, cameras, commands, devices, enroll, history, media, openapi, portal)
-    for area in areas:
+    for area in (*areas, users):
         area.setup_routes(app)
     return app

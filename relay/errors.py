@@ -29,6 +29,10 @@ class Code(IntEnum):
     SYSTEM_ERROR = 500  # manual 7.2 "Common to each screen": System error
     DEVICE_OFFLINE = 50115  # manual 7.2: "Failed to connect to the camera" (network error)
     SESSION_EXPIRED = 50201  # manual 7.2: auto logout due to session timeout (USER-3)
+    FORCED_RELOGIN = 50205  # manual 7.2: settings changed elsewhere, log in again (USER-3)
+    SHARED_USER_LIMIT = 50303  # manual 7.2 User management: 500007/50303 upper limit (USER-6)
+    CODE_EXPIRED = 400210  # manual 7.2 Initialize password: verification code expired (USER-4)
+    CODE_WRONG = 400211  # manual 7.2 Initialize password: verification code wrong (USER-4)
     WRONG_LOGIN = 400224  # manual 7.2 Login: e-mail address or password incorrect (USER-3)
     LOCKED = 400225  # manual 7.2 Login: failed several times, retry later (USER-3)
     EMAIL_TAKEN = 400229  # manual 7.2 New register: already registered (USER-1)
@@ -47,6 +51,9 @@ class Code(IntEnum):
     GRANT_USED = 91010  # DEV-10: the grant was already used (single use)
     GRANT_EXPIRED = 91011  # DEV-10: the grant's lifetime is over
     BAD_PUBLIC_KEY = 91012  # DEV-10: not a raw 32-byte Ed25519 public key in hex
+    SHARE_LIMIT = 91013  # CAM-2: a camera is shared with at most 10 users
+    LINK_INVALID = 91014  # USER-1/USER-5: confirmation link unknown, used or expired
+    PASSWORD_CHANGE_REQUIRED = 91015  # USER-6: the initial password must be changed first
 
 
 class ApiError(Exception):
@@ -131,6 +138,66 @@ class ApiError(Exception):
     def device_offline(cls) -> ApiError:
         """503 / 50115: the site's agent holds no tunnel."""
         return cls(503, Code.DEVICE_OFFLINE, "Failed to connect to the camera. Reload to retry.")
+
+    @classmethod
+    def forced_relogin(cls) -> ApiError:
+        """401 / 50205: a change made elsewhere (password, e-mail, rights) ended the session."""
+        return cls(
+            401,
+            Code.FORCED_RELOGIN,
+            "The settings were changed from another browser. Please log in again.",
+        )
+
+    @classmethod
+    def shared_user_limit(cls, limit: int) -> ApiError:
+        """409 / 50303: USER-6."""
+        return cls(
+            409,
+            Code.SHARED_USER_LIMIT,
+            f"Reached the maximum number of shared users that can be created ({limit}). "
+            "Create a new user after deleting an unused user on the user management screen.",
+        )
+
+    @classmethod
+    def code_expired(cls) -> ApiError:
+        """400 / 400210: USER-4."""
+        return cls(
+            400,
+            Code.CODE_EXPIRED,
+            "The verification code has expired. Initialize the password again to get a new "
+            "verification code.",
+        )
+
+    @classmethod
+    def code_wrong(cls) -> ApiError:
+        """400 / 400211: USER-4 (also for an address with no reset pending)."""
+        return cls(400, Code.CODE_WRONG, "Password reset failed. The verification code is wrong.")
+
+    @classmethod
+    def wrong_password(cls, message: str) -> ApiError:
+        """403 / 400224: a confirmation password (delete a user, deactivate) is wrong."""
+        return cls(403, Code.WRONG_LOGIN, message)
+
+    @classmethod
+    def share_limit(cls, limit: int) -> ApiError:
+        """409 / 91013: CAM-2."""
+        return cls(409, Code.SHARE_LIMIT, f"A camera can be shared with at most {limit} users.")
+
+    @classmethod
+    def link_invalid(cls) -> ApiError:
+        """400 / 91014: a sign-up or e-mail confirmation link that cannot be used (any reason)."""
+        return cls(
+            400, Code.LINK_INVALID, "This link is invalid or has expired. Please start again."
+        )
+
+    @classmethod
+    def password_change_required(cls) -> ApiError:
+        """403 / 91015: USER-6, first login with the initial password."""
+        return cls(
+            403,
+            Code.PASSWORD_CHANGE_REQUIRED,
+            "Please change the initial password before using the service.",
+        )
 
     @classmethod
     def grant_invalid(cls) -> ApiError:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field
 from pydantic_settings import (
@@ -17,6 +17,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+PasswordClass = Literal["upper", "lower", "digit", "symbol"]
 
 
 def _default_data_dir() -> Path:
@@ -149,6 +151,59 @@ class RelaySettings(BaseSettings):
         gt=0,
         description="How long GET /devices/{id}/logs waits for a fresh log_fetch before it "
         "answers with the latest logs fetched earlier (seconds).",
+    )
+
+    # -- accounts and mail (issue 5) ----------------------------------------------------------
+    smtp_url: str = Field(
+        default="",
+        description="Outgoing mail server: smtp://user:pass@host:port (plain, port 25), "
+        "smtps://… (implicit TLS, port 465) or smtp+starttls://… (port 587); empty = mail is "
+        "not sent and links are only logged without their secrets (URL).",
+    )
+    mail_from: str = Field(
+        default="rmon <noreply@localhost>", description="From: address of the relay's mail."
+    )
+    public_url: str = Field(
+        default="",
+        description="Base URL of the portal as users reach it, for links in mail; empty = "
+        "https://<first public host>:<listen port> (URL).",
+    )
+    smtp_timeout_s: float = Field(
+        default=20.0, gt=0, description="Timeout of one SMTP conversation (seconds)."
+    )
+    signup_link_ttl_s: int = Field(
+        default=86400, gt=0, description="Sign-up and e-mail change links stay valid (seconds)."
+    )
+    reset_code_ttl_s: int = Field(
+        default=1800, gt=0, description="A password-reset verification code stays valid (seconds)."
+    )
+    reset_code_max_attempts: int = Field(
+        default=5, gt=0, description="Wrong codes before a reset code is void (count, USER-4)."
+    )
+    password_min_length: int = Field(
+        default=8, ge=4, description="Shortest password (characters, USER-2)."
+    )
+    password_max_length: int = Field(
+        default=32, ge=8, le=256, description="Longest password (characters, USER-2)."
+    )
+    password_required_classes: list[PasswordClass] = Field(
+        default_factory=lambda: list(get_args(PasswordClass)),
+        description="Character classes a password must contain (USER-2).",
+    )
+    password_symbols: str = Field(
+        default="@$!%*?&/",
+        min_length=1,
+        description="The symbols that satisfy the 'symbol' class (characters, USER-2).",
+    )
+    password_blocklist_file: Path | None = Field(
+        default=None,
+        description="Extra common passwords, one a line, refused beside the built-in list (path).",
+    )
+    max_shared_users: int = Field(
+        default=200, gt=0, le=10000, description="Shared users per subscriber (count, USER-6)."
+    )
+    max_users_per_camera: int = Field(
+        default=10, gt=0, description="Shared users one camera can be shared with (count, CAM-2)."
     )
 
     @classmethod

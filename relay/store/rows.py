@@ -20,6 +20,11 @@ class AccountRow:
     role: Role
     owner_id: str | None
     created_at: datetime
+    session_epoch: int = 0  # sessions from an older epoch end with 50205
+    must_change_password: bool = False  # USER-6: initial password not yet replaced
+    group_no: int | None = None  # shared users: permission group 1..4
+    allow_device_settings: bool = False  # shared users: camera settings on shared cameras
+    privacy_guard: bool = False  # shared users: USER-6's privacy-guard flag
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class SessionRow:
     csrf_token: str
     created_at: datetime
     last_seen_at: datetime
+    epoch: int = 0  # the account's session_epoch when the session was made
 
 
 @dataclass(frozen=True)

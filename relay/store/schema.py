@@ -49,6 +49,15 @@ accounts = Table(
     Column("role", String(16), nullable=False),
     Column("owner_id", String(ID), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True),
     Column("created_at", UtcDateTime, nullable=False),
+    # -- migration 0004 (accounts, shared users): --
+    # Sessions older than this epoch end with 50205 (a change made elsewhere forces re-login).
+    Column("session_epoch", Integer, nullable=False, server_default="0"),
+    # USER-6: an invited shared user must replace the mailed initial password first.
+    Column("must_change_password", Boolean, nullable=False, server_default=false()),
+    # Shared users only: permission group 1..4 of their subscriber, and USER-6's two flags.
+    Column("group_no", Integer, nullable=True),
+    Column("allow_device_settings", Boolean, nullable=False, server_default=false()),
+    Column("privacy_guard", Boolean, nullable=False, server_default=false()),
     CheckConstraint("role IN ('subscriber', 'shared')", name="role"),
 )
 
@@ -66,6 +75,7 @@ sessions = Table(
     Column("csrf_token", String(64), nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
     Column("last_seen_at", UtcDateTime, nullable=False),
+    Column("epoch", Integer, nullable=False, server_default="0"),  # accounts.session_epoch then
 )
 
 login_failures = Table(
@@ -196,4 +206,57 @@ device_events = Table(
     Column("received_at", UtcDateTime, nullable=False),
     # Replays after an outage are deduplicated by this constraint.
     UniqueConstraint("device_id", "seq"),
+)
+
+# -- accounts, shared users and permissions (migration 0004) ------------------------------------
+
+GROUP_NAME = 32
+
+#: USER-8: four groups per subscriber; ``permissions`` is a JSON list of permission names.
+permission_groups = Table(
+    "permission_groups",
+    metadata,
+    Column("owner_id", String(ID), ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_no", Integer, primary_key=True, autoincrement=False),
+    Column("name", String(GROUP_NAME), nullable=False),
+    Column("permissions", Text, nullable=False),
+    CheckConstraint("group_no BETWEEN 1 AND 4", name="group_no"),
+)
+
+#: USER-7 / CAM-2: which shared user may see which camera (nothing is shared at creation).
+camera_shares = Table(
+    "camera_shares",
+    metadata,
+    Column("camera_id", String(ID), ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "account_id", String(ID), ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Index("ix_camera_shares_account_id", "account_id"),
+)
+
+#: Mailed links (USER-1 sign-up, USER-5 e-mail change): only the token's sha256 is kept. A
+#: sign-up holds the would-be account (its password already hashed) until the link is used.
+email_tokens = Table(
+    "email_tokens",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("purpose", String(16), nullable=False),
+    Column("account_id", String(ID), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=True),
+    Column("email", String(EMAIL), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    CheckConstraint("purpose IN ('signup', 'email_change')", name="purpose"),
+)
+
+#: USER-4: one pending verification code per account (its sha256), with wrong tries counted.
+password_resets = Table(
+    "password_resets",
+    metadata,
+    Column(
+        "account_id", String(ID), ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("code_hash", String(64), nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False),
 )

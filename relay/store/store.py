@@ -201,10 +201,12 @@ class Store:
 
     # -- sessions ---------------------------------------------------------------------------
 
-    async def create_session(self, token_hash: str, account_id: str, csrf_token: str) -> SessionRow:
-        """Store a new session (by the hash of its token only)."""
+    async def create_session(
+        self, token_hash: str, account_id: str, csrf_token: str, *, epoch: int = 0
+    ) -> SessionRow:
+        """Store a new session (by the hash of its token only) in the account's ``epoch``."""
         now = self.now()
-        row = SessionRow(token_hash, account_id, csrf_token, now, now)
+        row = SessionRow(token_hash, account_id, csrf_token, now, now, epoch)
         async with self._write() as conn:
             await conn.execute(insert(sessions).values(**row.__dict__))
         return row
@@ -227,6 +229,7 @@ class Store:
             csrf_token=m[sessions.c.csrf_token],
             created_at=m[sessions.c.created_at],
             last_seen_at=m[sessions.c.last_seen_at],
+            epoch=m[sessions.c.epoch],
         )
         return session, _account_from_mapping(m)
 
@@ -452,7 +455,12 @@ class Store:
                 )
 
     async def camera_for_viewer(self, account_id: str, camera_id: str) -> CameraRow | None:
-        """The camera if this account may view it (its owner's cameras; shares come later)."""
+        """The camera if this account OWNS it (its subscriber's cameras only).
+
+        Shared users' access, with their permission group, is
+        :meth:`relay.store.accounts.AccountStore.camera_access`; this stays owner-only so that
+        routes using it deny shared users by default.
+        """
         query = (
             select(cameras)
             .join(devices, devices.c.id == cameras.c.device_id)
@@ -566,6 +574,11 @@ def _account_from_mapping(m: Any) -> AccountRow:
         role=cast(Role, m[accounts.c.role]),
         owner_id=m[accounts.c.owner_id],
         created_at=m[accounts.c.created_at],
+        session_epoch=m[accounts.c.session_epoch],
+        must_change_password=bool(m[accounts.c.must_change_password]),
+        group_no=m[accounts.c.group_no],
+        allow_device_settings=bool(m[accounts.c.allow_device_settings]),
+        privacy_guard=bool(m[accounts.c.privacy_guard]),
     )
 
 

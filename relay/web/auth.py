@@ -23,6 +23,10 @@ from relay.web.schemas import AccountOut, LoginIn, LoginOut, SessionOut, json_ou
 __all__ = ["Viewer", "cookie_name", "require_viewer", "session_token", "setup_routes"]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+#: USER-6: all a shared user on the mailed initial password may reach (91015 elsewhere).
+FIRST_LOGIN_PATHS = frozenset(
+    {"/api/v1/me", "/api/v1/auth/session", "/api/v1/auth/password/change", "/api/v1/auth/logout"}
+)
 CSRF_HEADER = "X-CSRF-Token"
 SECURE_COOKIE = "__Host-rmon_session"
 PLAIN_COOKIE = "rmon_session"
@@ -47,8 +51,9 @@ def session_token(request: web.Request) -> tuple[str, bool]:
 async def require_viewer(request: web.Request) -> Viewer:
     """The logged-in viewer, checked against the store on every call.
 
-    Raises 401/50201 without a valid session, and 403/91005 for a cookie-authenticated
-    state-changing request without the session's CSRF token.
+    Raises 401/50201 without a valid session (50205 when a change made elsewhere ended it),
+    403/91005 for a cookie-authenticated state-changing request without the session's CSRF
+    token, and 403/91015 while an invited shared user has not replaced the initial password.
     """
     token, bearer = session_token(request)
     viewer = await request.app[AUTH_KEY].viewer_for_token(token)
@@ -56,6 +61,8 @@ async def require_viewer(request: web.Request) -> Viewer:
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), viewer.csrf_token.encode()):
             raise ApiError.csrf()
+    if viewer.must_change_password and request.path not in FIRST_LOGIN_PATHS:
+        raise ApiError.password_change_required()
     return viewer
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from relay.web.auth import require_viewer
-from relay.web.keys import STORE_KEY
+from relay.web.keys import AUTH_KEY, STORE_KEY
 from relay.web.openapi import api_route
 from relay.web.schemas import DeviceOut, DevicesOut, json_out
 
@@ -16,13 +16,17 @@ routes = web.RouteTableDef()
     routes,
     "GET",
     "/api/v1/devices",
-    summary="The logged-in subscriber's sites with their cameras",
+    summary="The viewer's sites with their cameras (a shared user: only shared cameras)",
     response=DevicesOut,
 )
 async def list_devices(request: web.Request) -> web.Response:
-    """Sites and cameras the viewer owns (shared users' shares come later)."""
+    """The subscriber's own sites and cameras; a shared user sees only the sites with a camera
+    shared with them, and only those cameras (USER-7)."""
     viewer = await require_viewer(request)
-    items = await request.app[STORE_KEY].list_devices_for(viewer.account_id)
+    if viewer.role == "shared" and viewer.account is not None:
+        items = await request.app[AUTH_KEY].accounts.visible_devices(viewer.account)
+    else:
+        items = await request.app[STORE_KEY].list_devices_for(viewer.account_id)
     return json_out(DevicesOut(devices=[DeviceOut.of(item) for item in items]))
 
 

@@ -9,6 +9,7 @@ from aiohttp import web
 from relay.auth import Auth
 from relay.settings import RelaySettings
 from relay.store import Store
+from relay.web.streams import StreamRegistry
 
 if TYPE_CHECKING:
     from relay.tunnel.broker import Broker
@@ -21,3 +22,5 @@ AUTH_KEY: web.AppKey[Auth] = web.AppKey("auth", Auth)
 BROKER_KEY: web.AppKey[Broker] = web.AppKey("broker")
 #: The command plane (relay/tunnel/commands.py), set next to the broker.
 COMMANDS_KEY: web.AppKey[CommandPlane] = web.AppKey("commands")
+#: Open live streams per (account, camera), ended when access is revoked (relay/web/streams.py).
+STREAMS_KEY: web.AppKey[StreamRegistry] = web.AppKey("streams", StreamRegistry)

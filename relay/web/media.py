@@ -16,12 +16,15 @@ from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
+from relay.auth import Viewer
 from relay.errors import ApiError
+from relay.permissions import Permission
 from relay.store import CameraRow
 from relay.tunnel.broker import BrokerError
-from relay.web.auth import require_viewer
-from relay.web.keys import BROKER_KEY, SETTINGS_KEY, STORE_KEY
+from relay.web.authz import camera_access
+from relay.web.keys import AUTH_KEY, BROKER_KEY, SETTINGS_KEY, STREAMS_KEY
 from relay.web.openapi import api_route
+from relay.web.streams import RECHECK_S
 from shared import models, quic
 from shared.tunnel.errors import FrameError
 from shared.tunnel.frames import FrameType
@@ -32,14 +35,26 @@ routes = web.RouteTableDef()
 
 
 async def _camera(request: web.Request) -> CameraRow:
-    """The camera named in the URL, if this viewer may see it (404 otherwise, not 403)."""
-    viewer = await require_viewer(request)
-    camera = await request.app[STORE_KEY].camera_for_viewer(
-        viewer.account_id, request.match_info["camera_id"]
-    )
-    if camera is None:
-        raise ApiError.not_found("camera")
-    return camera
+    """The camera named in the URL if this viewer may watch it live: its subscriber, or a
+    shared user it is shared with (404 otherwise, not 403). Checked against the store."""
+    _, access = await camera_access(request, Permission.LIVE)
+    return access.camera
+
+
+async def _revoked_or_gone(request: web.Request, viewer: Viewer, camera_id: str) -> None:
+    """Return once the viewer may no longer watch this camera: at once when the share or
+    delete paths of this relay signal it (:mod:`relay.web.streams`), or at the next store
+    re-check (every RECHECK_S) for a revocation made on another relay."""
+    auth = request.app[AUTH_KEY]
+    with request.app[STREAMS_KEY].watch(viewer.account_id, camera_id) as revoked:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(RECHECK_S):
+                    await revoked.wait()
+                return
+            account = await auth.store.get_account(viewer.account_id)
+            if account is None or await auth.accounts.camera_access(account, camera_id) is None:
+                return
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -80,9 +95,21 @@ async def snapshot(request: web.Request) -> web.Response:
 )
 async def live(request: web.Request) -> web.StreamResponse:
     """Forward the camera's live fMP4 from the tunnel to the viewer's WebSocket."""
-    camera = await _camera(request)
+    viewer, access = await camera_access(request, Permission.LIVE)
+    camera = access.camera
     if not _same_origin(request):
         raise ApiError.forbidden("cross-origin WebSocket refused")
+    revoked = asyncio.ensure_future(_revoked_or_gone(request, viewer, camera.id))
+    try:
+        return await _live(request, camera, revoked)
+    finally:
+        revoked.cancel()
+
+
+async def _live(
+    request: web.Request, camera: CameraRow, revoked: asyncio.Future[None]
+) -> web.StreamResponse:
+    """The WebSocket part of :func:`live`, ended early when ``revoked`` completes."""
     ws = web.WebSocketResponse(heartbeat=20.0)
     await ws.prepare(request)
     broker = request.app[BROKER_KEY]
@@ -98,10 +125,12 @@ async def live(request: web.Request) -> web.StreamResponse:
     limit = request.app[SETTINGS_KEY].ws_coalesce_bytes
     forward = asyncio.ensure_future(_forward(stream, ws, limit))
     try:
-        await _until_closed(ws, forward)
+        await _until_closed(ws, forward, revoked)
     finally:
         forward.cancel()
         stream.reset(quic.RESET_CANCELLED)
+    if revoked.done():
+        await _send_error(ws, 91006, "Access to this camera was revoked.")
     return ws
 
 
@@ -122,11 +151,14 @@ async def _forward(stream: quic.TunnelStream, ws: web.WebSocketResponse, limit: 
     await _send_error(ws, 50115, "Failed to connect to the camera. Reload to reconnect.")
 
 
-async def _until_closed(ws: web.WebSocketResponse, forward: asyncio.Future[None]) -> None:
-    """Wait for the viewer to close (we ignore what it sends) or the forwarder to finish."""
+async def _until_closed(
+    ws: web.WebSocketResponse, forward: asyncio.Future[None], revoked: asyncio.Future[None]
+) -> None:
+    """Wait for the viewer to close (we ignore what it sends), the forwarder to finish, or
+    the viewer's access to be revoked."""
     reader = asyncio.ensure_future(_drain_ws(ws))
     try:
-        await asyncio.wait({reader, forward}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({reader, forward, revoked}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         reader.cancel()
 

@@ -33,15 +33,6 @@ class LoginIn(In):
     password: str = Field(default="", max_length=FIELD_MAX)
 
 
-class SignUpIn(In):
-    """A new subscriber (USER-1, USER-2)."""
-
-    email: str = Field(default="", max_length=FIELD_MAX)
-    name: str = Field(default="", max_length=FIELD_MAX)
-    password: str = Field(default="", max_length=FIELD_MAX)
-    licence_accepted: bool = False
-
-
 class EnrollDeviceIn(In):
     """A device spending its grant (DEV-10)."""
 
@@ -58,15 +49,28 @@ class AccountOut(BaseModel):
     email: str
     name: str
     role: str
+    must_change_password: bool = Field(
+        default=False, description="USER-6: change the initial password before anything else"
+    )
 
     @classmethod
     def of(cls, account: AccountRow | Viewer) -> AccountOut:
         """From a store row or a viewer."""
         if isinstance(account, Viewer):
             return cls(
-                id=account.account_id, email=account.email, name=account.name, role=account.role
+                id=account.account_id,
+                email=account.email,
+                name=account.name,
+                role=account.role,
+                must_change_password=account.must_change_password,
             )
-        return cls(id=account.id, email=account.email, name=account.name, role=account.role)
+        return cls(
+            id=account.id,
+            email=account.email,
+            name=account.name,
+            role=account.role,
+            must_change_password=account.must_change_password,
+        )
 
 
 class LoginOut(BaseModel):
@@ -81,12 +85,6 @@ class SessionOut(BaseModel):
     """The current session."""
 
     csrf_token: str
-    account: AccountOut
-
-
-class SignUpOut(BaseModel):
-    """The created account."""
-
     account: AccountOut
 
 

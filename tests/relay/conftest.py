@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from relay.app import create_app
 from relay.settings import RelaySettings
 from relay.store import Store, open_store
+from relay.web.keys import AUTH_KEY
 
 PASSWORD = "Good-pass1!"
 Client = TestClient[web.Request, web.Application]
@@ -95,15 +96,14 @@ async def client(app: web.Application) -> AsyncIterator[Client]:
 
 @pytest.fixture
 def sign_up(client: Client) -> Callable[..., Any]:
-    """POST /api/v1/accounts with good defaults; returns the account id."""
+    """An active subscriber with good defaults, made the operator's way (``rmon-relay account
+    create``: the viewer's sign-up needs a mailed link, see test_accounts_mail.py); returns
+    the account id."""
 
     async def create(email: str = OWNER, name: str = "Owner", password: str = PASSWORD) -> str:
-        resp = await client.post(
-            "/api/v1/accounts",
-            json={"email": email, "name": name, "password": password, "licence_accepted": True},
-        )
-        assert resp.status == 201, await resp.text()
-        return str((await resp.json())["account"]["id"])
+        auth = client.app[AUTH_KEY]
+        account = await auth.sign_up(email, name, password, licence_accepted=True)
+        return account.id
 
     return create
 

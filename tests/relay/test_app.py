@@ -36,7 +36,7 @@ async def test_openapi_lists_every_route(client: Client, app: web.Application) -
         ("post", "/api/v1/auth/login"),
         ("post", "/api/v1/auth/logout"),
         ("get", "/api/v1/auth/session"),
-        ("post", "/api/v1/accounts"),
+        ("post", "/api/v1/auth/signup"),
         ("get", "/api/v1/devices"),
         ("post", "/api/v1/enroll/grant"),
         ("post", "/api/v1/enroll/device"),

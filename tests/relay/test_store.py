@@ -28,6 +28,10 @@ TABLES = {
     "connection_history",
     "commands",
     "device_events",
+    "permission_groups",
+    "camera_shares",
+    "email_tokens",
+    "password_resets",
 }
 
 

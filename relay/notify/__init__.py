@@ -1,0 +1,1 @@
+"""Outgoing notifications: mail over SMTP (``mail``); push comes later."""
