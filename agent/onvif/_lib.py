@@ -7,8 +7,11 @@ here restores both. Only ``agent/onvif/client.py`` uses this module.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from types import ModuleType
+
+from agent.onvif._limits import bounded_client_session, harden_settings
 
 
 def _import_quietly() -> tuple[ModuleType, ModuleType]:
@@ -25,6 +28,10 @@ def _import_quietly() -> tuple[ModuleType, ModuleType]:
 
 
 _onvif, _exceptions = _import_quietly()
+# The library shares one zeep Settings object between all its clients: hostile-SOAP limits
+# (see agent/onvif/_limits.py) set here apply to every call through the boundary.
+harden_settings(importlib.import_module("onvif.settings").DEFAULT_SETTINGS)
+setattr(importlib.import_module("onvif.client"), "ClientSession", bounded_client_session)  # noqa: B010
 
 ONVIFCamera = _onvif.ONVIFCamera
 ONVIFError = _exceptions.ONVIFError

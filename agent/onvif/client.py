@@ -74,6 +74,7 @@ _THIRD_PARTY: tuple[type[BaseException], ...] = (
     aiohttp.ClientError,
     OSError,  # includes TimeoutError and ConnectionError
     ValueError,  # lxml raises it for undeclared prefixes in replies (ipycam PTZ without FIX_NS)
+    AttributeError,  # the library reads fields of an empty reply (a hostile or broken camera)
 )
 
 #: SOAP fault codes and reasons (letters only, lower case) that mean a credentials problem ...
