@@ -153,6 +153,11 @@ MAX_BATCH = 256
 MAX_ERROR_TEXT = 1024
 #: Terminal states of a command, as both ends name them.
 CommandOutcome = Literal["done", "failed", "expired", "unknown_outcome"]
+#: Latest Unix time accepted in a plane message (year 5138): a wild value must fail validation
+#: here, not later as an overflow in the relay's datetime conversion (a poison event).
+MAX_UNIX_TIME = 1e11
+#: Highest event sequence number (the relay stores it as a signed 64-bit integer).
+MAX_SEQ = 2**63 - 1
 
 
 class Command(Message):
@@ -166,7 +171,7 @@ class Command(Message):
     kind: str = Field(min_length=1, max_length=32)
     target: str = Field(default="", max_length=128)
     args: dict[str, Any] = Field(default_factory=dict, max_length=MAX_ARGS)
-    deadline: float = Field(ge=0)
+    deadline: float = Field(ge=0, le=MAX_UNIX_TIME)
 
 
 class Commands(Message):
@@ -195,7 +200,7 @@ class CommandResult(Message):
     outcome: CommandOutcome
     result: dict[str, Any] = Field(default_factory=dict, max_length=MAX_ARGS)
     error: str = Field(default="", max_length=MAX_ERROR_TEXT)
-    finished_at: float = Field(ge=0, default=0.0)
+    finished_at: float = Field(ge=0, le=MAX_UNIX_TIME, default=0.0)
 
 
 class CommandResults(Message):
@@ -213,10 +218,10 @@ class ResultsAck(Message):
 class Event(Message):
     """One spooled event; ``seq`` rises by at least one per event of an agent, never reused."""
 
-    seq: int = Field(ge=1)
+    seq: int = Field(ge=1, le=MAX_SEQ)
     kind: str = Field(min_length=1, max_length=64)
     camera: str = Field(default="", max_length=128)
-    at: float = Field(ge=0, description="agent's Unix time (s)")
+    at: float = Field(ge=0, le=MAX_UNIX_TIME, description="agent's Unix time (s)")
     payload: dict[str, Any] = Field(default_factory=dict, max_length=MAX_ARGS)
 
 
@@ -229,7 +234,7 @@ class Events(Message):
 class EventsAck(Message):
     """Relay → agent: every event up to ``up_to`` is durably stored (cumulative)."""
 
-    up_to: int = Field(ge=0)
+    up_to: int = Field(ge=0, le=MAX_SEQ)
 
 
 # --- camera control requests (issue 4: PTZ, presets, imaging, device information) ------------
