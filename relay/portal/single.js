@@ -2,6 +2,7 @@
 
 import { ApiError, fetchSnapshot, listDevices } from "./api.js";
 import { LivePlayer } from "./player.js";
+import { PtzPanel } from "./ptz.js";
 
 /** "Front door-2024-05-01_12-30-05.jpg": the camera's name and the local time, file-safe. */
 export function snapshotFileName(cameraName, when = new Date()) {
@@ -42,6 +43,7 @@ export class SingleView {
   #stage = document.getElementById("single-stage");
   #snapshot = document.getElementById("snapshot-button");
   #player = null;
+  #ptz = null;
   #camera = null;
   #shownAt = 0; // guards against a stale show() finishing after hide()
 
@@ -90,6 +92,8 @@ export class SingleView {
     }
     this.#snapshot.disabled = false;
     this.#player = new LivePlayer(this.#video, cameraId, { statusElement: this.#status });
+    const controls = document.getElementById("single-controls");
+    this.#ptz = new PtzPanel(controls, this.#stage, camera, (text) => this.#showError(text));
   }
 
   hide() {
@@ -97,6 +101,8 @@ export class SingleView {
     this.#section.hidden = true;
     this.#player?.destroy();
     this.#player = null;
+    this.#ptz?.destroy();
+    this.#ptz = null;
     this.#camera = null;
     this.#status.hidden = true;
     if (document.fullscreenElement) document.exitFullscreen().catch(() => {});

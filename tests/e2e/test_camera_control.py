@@ -10,6 +10,7 @@ import asyncio
 import time
 import urllib.error
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -38,7 +39,10 @@ def agent(
 
 
 def camera_position(xaddr: str) -> PtzPosition:
-    """What ipycam reports (GetStatus), read by the test itself over ONVIF."""
+    """What ipycam reports (GetStatus), read by the test itself over ONVIF.
+
+    In a thread of its own: Playwright's sync API keeps an event loop running in this one.
+    """
 
     async def read() -> PtzPosition:
         sess = ControlSession(xaddr, "", "", timeout=5)
@@ -47,7 +51,8 @@ def camera_position(xaddr: str) -> PtzPosition:
         finally:
             await sess.close()
 
-    return asyncio.run(read())
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(read())).result()
 
 
 def login(relay: stack.Relay) -> str:

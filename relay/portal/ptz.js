@@ -1,0 +1,236 @@
+// PTZ and image controls of the single view (LIVE-5, LIVE-4 brightness).
+//
+// Hold a direction button to move, release to stop. On the video: a short click centres the
+// point, holding moves towards the pointer (faster further from the centre), the wheel zooms.
+// Focus far/near while held, auto on click; home (= preset 1 on cameras without one); presets
+// 1-10 with register, rename and go to; brightness -, + and reset (to the middle of the range).
+
+import { ApiError, call } from "./api.js";
+
+const CLICK_MS = 250; // shorter than this on the video is a click (centre), longer a hold
+const WHEEL_STOP_MS = 250; // the wheel has no "release": stop zooming this long after the last turn
+const BRIGHTNESS_STEPS = 10; // + and - move a tenth of the camera's range
+
+async function postJson(method, path, body) {
+  const resp = await call(method, path, body);
+  return resp.status === 204 ? {} : resp.json();
+}
+
+function el(tag, attrs = {}, text = "") {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  if (text) node.textContent = text;
+  return node;
+}
+
+export class PtzPanel {
+  #root;
+  #stage;
+  #camera;
+  #base;
+  #error;
+  #presetSelect;
+  #presetName;
+  #imaging = null;
+  #wheelTimer = 0;
+  #listeners = [];
+
+  /** Build the controls for ``camera`` into ``root``; ``stage`` is the video's container. */
+  constructor(root, stage, camera, onError) {
+    this.#root = root;
+    this.#stage = stage;
+    this.#camera = camera;
+    this.#base = `/api/v1/cameras/${encodeURIComponent(camera.id)}`;
+    this.#error = onError;
+    root.replaceChildren();
+    const caps = new Set(camera.capabilities ?? []);
+    if (caps.has("ptz")) this.#buildPtz(caps);
+    if ([...caps].some((c) => c === "imaging:brightness")) this.#buildBrightness();
+    root.hidden = root.childElementCount === 0;
+  }
+
+  destroy() {
+    for (const [target, type, fn] of this.#listeners) target.removeEventListener(type, fn);
+    this.#listeners = [];
+    clearTimeout(this.#wheelTimer);
+    this.#root.replaceChildren();
+    this.#root.hidden = true;
+  }
+
+  #on(target, type, fn, options) {
+    target.addEventListener(type, fn, options);
+    this.#listeners.push([target, type, fn]);
+  }
+
+  async #send(method, path, body) {
+    try {
+      return await postJson(method, this.#base + path, body);
+    } catch (err) {
+      this.#error(err instanceof ApiError ? err.toString() : String(err));
+      return null;
+    }
+  }
+
+  #ptz(body) {
+    return this.#send("POST", "/ptz", body);
+  }
+
+  #buildPtz(caps) {
+    const pad = el("div", { class: "ptz-pad", role: "group", "aria-label": "Pan, tilt and zoom" });
+    const moves = [
+      ["up", "▲", { tilt: 0.5 }],
+      ["left", "◀", { pan: -0.5 }],
+      ["right", "▶", { pan: 0.5 }],
+      ["down", "▼", { tilt: -0.5 }],
+      ["zoom-in", "+", { zoom: 0.5 }],
+      ["zoom-out", "−", { zoom: -0.5 }],
+    ];
+    for (const [name, label, speed] of moves) {
+      const button = el("button", { type: "button", class: "button ptz-button", "data-ptz": name, "aria-label": name }, label);
+      this.#holdToMove(button, { action: "move", ...speed }, { action: "stop" });
+      pad.append(button);
+    }
+    const home = el("button", { type: "button", class: "button secondary", id: "ptz-home" }, "Home");
+    this.#on(home, "click", () => this.#ptz({ action: "home" }));
+    pad.append(home);
+    if (caps.has("focus")) {
+      const far = el("button", { type: "button", class: "button secondary", "data-ptz": "focus-far" }, "Focus far");
+      const near = el("button", { type: "button", class: "button secondary", "data-ptz": "focus-near" }, "Focus near");
+      const auto = el("button", { type: "button", class: "button secondary", "data-ptz": "focus-auto" }, "Auto focus");
+      this.#holdToMove(far, { action: "focus", mode: "far" }, { action: "stop" });
+      this.#holdToMove(near, { action: "focus", mode: "near" }, { action: "stop" });
+      this.#on(auto, "click", () => this.#ptz({ action: "focus", mode: "auto" }));
+      pad.append(far, near, auto);
+    }
+    this.#root.append(pad);
+    if (caps.has("presets")) this.#buildPresets();
+    this.#videoGestures();
+  }
+
+  /** Press sends ``start``; release, leaving or losing the pointer sends ``stop`` once. */
+  #holdToMove(target, start, stop) {
+    let held = false;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      this.#ptz(stop);
+    };
+    this.#on(target, "pointerdown", (event) => {
+      event.preventDefault();
+      held = true;
+      target.setPointerCapture?.(event.pointerId);
+      this.#ptz(start);
+    });
+    for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) {
+      this.#on(target, type, release);
+    }
+  }
+
+  #videoGestures() {
+    let downAt = 0;
+    let moving = false;
+    let holdTimer = 0;
+    const fraction = (event) => {
+      const box = this.#stage.getBoundingClientRect();
+      const clamp = (v) => Math.min(1, Math.max(0, v));
+      return { x: clamp((event.clientX - box.left) / box.width), y: clamp((event.clientY - box.top) / box.height) };
+    };
+    this.#on(this.#stage, "pointerdown", (event) => {
+      if (event.target.closest?.("button")) return;
+      downAt = performance.now();
+      const { x, y } = fraction(event);
+      holdTimer = setTimeout(() => {
+        moving = true; // speed grows with the distance from the centre (LIVE-5)
+        this.#ptz({ action: "move", pan: round((x - 0.5) * 2), tilt: round((0.5 - y) * 2), zoom: 0 });
+      }, CLICK_MS);
+    });
+    this.#on(this.#stage, "pointerup", (event) => {
+      clearTimeout(holdTimer);
+      if (moving) {
+        moving = false;
+        this.#ptz({ action: "stop" });
+      } else if (downAt && performance.now() - downAt < CLICK_MS) {
+        this.#ptz({ action: "centre", ...fraction(event) });
+      }
+      downAt = 0;
+    });
+    this.#on(
+      this.#stage,
+      "wheel",
+      (event) => {
+        event.preventDefault();
+        if (!this.#wheelTimer) this.#ptz({ action: "move", zoom: event.deltaY < 0 ? 0.5 : -0.5 });
+        clearTimeout(this.#wheelTimer);
+        this.#wheelTimer = setTimeout(() => {
+          this.#wheelTimer = 0;
+          this.#ptz({ action: "stop" });
+        }, WHEEL_STOP_MS);
+      },
+      { passive: false },
+    );
+  }
+
+  #buildPresets() {
+    const box = el("div", { class: "ptz-presets", role: "group", "aria-label": "Presets" });
+    this.#presetSelect = el("select", { id: "preset-select", "aria-label": "Preset number" });
+    this.#presetName = el("input", { id: "preset-name", type: "text", maxlength: "32", placeholder: "Preset name", "aria-label": "Preset name" });
+    const go = el("button", { type: "button", class: "button secondary", id: "preset-goto" }, "Go to");
+    const register = el("button", { type: "button", class: "button secondary", id: "preset-register" }, "Register");
+    const rename = el("button", { type: "button", class: "button secondary", id: "preset-rename" }, "Rename");
+    this.#on(go, "click", () => this.#presetCall("POST", "/goto"));
+    this.#on(register, "click", () => this.#presetCall("PUT", "", { name: this.#presetName.value.trim() }));
+    this.#on(rename, "click", () => this.#presetCall("PATCH", "", { name: this.#presetName.value.trim() }));
+    box.append(this.#presetSelect, this.#presetName, go, register, rename);
+    this.#root.append(box);
+    this.#showPresets([]);
+    this.#send("GET", "/presets").then((answer) => answer && this.#showPresets(answer.presets));
+  }
+
+  async #presetCall(method, suffix, body) {
+    const slot = this.#presetSelect.value;
+    const answer = await this.#send(method, `/presets/${slot}${suffix}`, body);
+    if (answer) this.#showPresets(answer.presets);
+  }
+
+  #showPresets(presets) {
+    const chosen = this.#presetSelect.value || "1";
+    const byslot = new Map(presets.map((p) => [String(p.slot), p.name]));
+    this.#presetSelect.replaceChildren();
+    for (let n = 1; n <= 10; n += 1) {
+      const name = byslot.get(String(n));
+      const label = `${n}${n === 1 ? " (home)" : ""}: ${name ?? "—"}`;
+      this.#presetSelect.append(el("option", { value: String(n), "data-name": name ?? "" }, label));
+    }
+    this.#presetSelect.value = chosen;
+  }
+
+  #buildBrightness() {
+    const box = el("div", { class: "ptz-brightness", role: "group", "aria-label": "Brightness" });
+    const minus = el("button", { type: "button", class: "button secondary", id: "brightness-down" }, "Brightness −");
+    const plus = el("button", { type: "button", class: "button secondary", id: "brightness-up" }, "Brightness +");
+    const reset = el("button", { type: "button", class: "button secondary", id: "brightness-reset" }, "Reset");
+    this.#on(minus, "click", () => this.#brightness(-1));
+    this.#on(plus, "click", () => this.#brightness(1));
+    this.#on(reset, "click", () => this.#brightness(0));
+    box.append(minus, plus, reset);
+    this.#root.append(box);
+    this.#send("GET", "/imaging").then((state) => {
+      this.#imaging = state;
+    });
+  }
+
+  async #brightness(direction) {
+    const range = this.#imaging?.ranges?.brightness;
+    if (!range) return;
+    const step = (range.max - range.min) / BRIGHTNESS_STEPS;
+    const now = this.#imaging.values.brightness;
+    const next = direction === 0 ? (range.min + range.max) / 2 : now + direction * step;
+    const value = Math.min(range.max, Math.max(range.min, next));
+    const state = await this.#send("PATCH", "/imaging", { brightness: value });
+    if (state) this.#imaging = state;
+  }
+}
+
+function round(v) {
+  return Math.round(Math.min(1, Math.max(-1, v)) * 100) / 100;
+}
