@@ -282,7 +282,9 @@ def test_ten_percent_packet_loss_live_keeps_playing_and_snapshots_complete(
         for _ in range(3):
             jpeg = _snapshot(rig, cam["id"])
             assert jpeg[:2] == b"\xff\xd8"
-        assert sample.total / 10 > 0.7 * baseline.total / 5  # the bitrate got through
+        # The bitrate got through. Half, not all: each sample starts with the cached GOP in one
+        # burst, which weighs twice as much in the 5 s baseline as in the 10 s lossy sample.
+        assert sample.total / 10 > 0.5 * baseline.total / 5
         dropped = rig.dropped()
         assert dropped > 20
         assert rig.agent_status().get("transport") == "quic"
