@@ -442,6 +442,20 @@ def _protocol_class(core: _CoreApi) -> type:
             super().__init__(*args, **kwargs)
             self.tunnel = TunnelConnection(self, core)
 
+        async def wait_connected(self) -> None:
+            """As the library's; a waiter abandoned by a connect timeout retrieves its own error.
+
+            The library shields the waiter, so it outlives our cancelled wait and would log
+            "Future exception was never retrieved" once the handshake finally fails (every QUIC
+            probe that times out while UDP is blocked).
+            """
+            try:
+                await super().wait_connected()
+            except asyncio.CancelledError:
+                if (waiter := getattr(self, "_connected_waiter", None)) is not None:
+                    waiter.add_done_callback(_retrieve)
+                raise
+
         def quic_event_received(self, event: Any) -> None:
             assert self.tunnel is not None
             if isinstance(event, core.events.HandshakeCompleted) and self.on_handshake:
@@ -493,6 +507,12 @@ def _protocol_class(core: _CoreApi) -> type:
                 self.tunnel._terminated("transport lost")
 
     return Protocol
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a future's outcome as seen (its error is expected and already handled)."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _configuration(core: _CoreApi, *, is_client: bool, server_name: str | None = None) -> Any:

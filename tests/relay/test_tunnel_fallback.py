@@ -127,3 +127,67 @@ async def test_request_streams_carry_a_large_body_over_tcp(
         assert bytes(received) == body
     finally:
         await stop_task(task, client)
+
+
+async def test_a_viewer_that_stops_reading_does_not_stall_the_tunnel(
+    relay: RelayServer, tmp_path: Path
+) -> None:
+    """One stream left unread with 8 MB pending: a second request still completes at once,
+    and the session stays alive (heartbeats flow on the control stream meanwhile)."""
+    store, identity = await enroll(relay, tmp_path / "agent")
+    _block_udp(relay)
+    body = bytes(8 * 1024 * 1024)
+    client = _client_serving(identity, store.load_key(), body, **FAST)
+    task = asyncio.create_task(client.run_forever())
+    try:
+        await asyncio.wait_for(client.connected.wait(), 10)
+        assert relay.listener is not None
+        session = relay.listener.registry.get(identity.device_id)
+        assert session is not None
+        stalled = await session.open_request_stream()
+        stalled.send_message(FrameType.REQUEST, models.Request(kind="snapshot", camera="x"))
+        await asyncio.wait_for(stalled.read_frame(), 5)  # header read, body never
+        for _ in range(3):
+            stream = await session.open_request_stream()
+            stream.send_message(FrameType.REQUEST, models.Request(kind="snapshot", camera="y"))
+            got = 0
+            async with asyncio.timeout(10):
+                while (frame := await stream.read_frame()) is not None:
+                    got += len(frame.payload) if frame.type is FrameType.DATA else 0
+            assert got == len(body)
+            await asyncio.sleep(1.5)  # not a sync: lets heartbeats run while the stall holds
+        assert client.status.connected
+        assert relay.listener.registry.get(identity.device_id) is session
+    finally:
+        await stop_task(task, client)
+
+
+async def test_garbage_on_the_fallback_socket_is_a_protocol_error_not_a_crash(
+    relay: RelayServer,
+) -> None:
+    """Malformed mux bytes close that socket with PROTOCOL_ERROR; the relay serves on."""
+    import ssl
+
+    import aiohttp
+
+    from shared.tunnel import mux
+    from shared.tunnel.codes import TunnelCode
+
+    ctx = ssl.create_default_context(cafile=str(relay.settings.tls_dir / "ca.pem"))
+    url = f"https://127.0.0.1:{relay.port}{tcp.TUNNEL_PATH}"
+    async with aiohttp.ClientSession() as http:
+        async with http.ws_connect(url, protocols=[tcp.SUBPROTOCOL], ssl=ctx) as ws:
+            await ws.send_bytes(b"\xff" * 64)
+            msg = await asyncio.wait_for(ws.receive(), 5)
+            assert msg.type is aiohttp.WSMsgType.BINARY
+            (frame,) = mux.MuxDecoder().feed(msg.data)
+            assert frame.type is mux.MuxType.CLOSE
+            assert int.from_bytes(frame.payload[:4], "big") == TunnelCode.PROTOCOL_ERROR
+            closing = await asyncio.wait_for(ws.receive(), 5)
+            assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        async with http.get(url, ssl=ctx) as plain:  # no subprotocol offered: refused
+            assert plain.status == 400
+        async with http.get(
+            f"https://127.0.0.1:{relay.port}/api/v1/openapi.json", ssl=ctx
+        ) as still_up:
+            assert still_up.status == 200
