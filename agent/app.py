@@ -22,6 +22,8 @@ from pydantic import ValidationError
 
 from agent.alarms import AlarmState
 from agent.camera_control import CameraControl, send_json, site_info
+from agent.camera_health import CameraHealth
+from agent.camera_watch import CameraWatch
 from agent.commands import CameraAccess, CommandKit, CommandRunner, build_handlers
 from agent.events import AgentEvents
 from agent.logs import DeviceLogHandler, Redactor
@@ -29,8 +31,9 @@ from agent.media.errors import MediaUnavailable
 from agent.media.live import CameraMedia, LiveSubscription
 from agent.onvif.client import fetch_snapshot, read_camera, system_reboot
 from agent.onvif.discovery import probe
-from agent.onvif.errors import OnvifError
-from agent.onvif.models import CameraDescription, MediaProfile
+from agent.onvif.errors import OnvifAuthError, OnvifError
+from agent.onvif.events import SubscriberSettings
+from agent.onvif.models import CameraDescription, DiscoveredDevice, MediaProfile
 from agent.plane import AgentPlane
 from agent.settings import AgentSettings
 from agent.store import AgentStore, Identity
@@ -89,6 +92,8 @@ class Camera:
     media: CameraMedia | None = None
     #: Control capabilities found over ONVIF (``ptz``, ``presets``, ``imaging:brightness``…).
     controls: list[str] = field(default_factory=list)
+    #: Health and EVT-1 failure/recovery (``agent.camera_watch``); None before it is watched.
+    health: CameraHealth | None = None
 
     @property
     def xaddr(self) -> str:
@@ -121,6 +126,8 @@ class Camera:
             model=self.desc.model,
             firmware_version=self.desc.firmware_version,
             serial_number=self.desc.serial_number,
+            status=self.health.status if self.health else "normal",
+            online=self.health is None or self.health.status == "normal",
             capabilities=caps,
             profiles=profiles,
         )
@@ -147,6 +154,7 @@ class Agent:
             agent_version=agent_version(),
             plane=AgentPlane(self.commands, self.events),
         )
+        self.watch = self._camera_watch()
 
     def _plane_parts(self) -> tuple[CommandRunner, AgentEvents]:
         """The command runner (recovered from its journal) and the event spool sender."""
@@ -180,6 +188,25 @@ class Agent:
         known += [cam.password for cam in self.cameras.values()]
         return known
 
+    def _camera_watch(self) -> CameraWatch:
+        """Hello/Bye, mDNS, health checks and event subscriptions of the cameras (EVT-1)."""
+        return CameraWatch(
+            sink=self.events.raise_event,
+            on_found=self._on_announced,
+            on_change=self.tunnel.inventory_changed,
+            interfaces=self.settings.discovery_interfaces,
+            check_interval_s=self.settings.camera_check_interval_s,
+            call_timeout_s=self.settings.onvif_timeout_s,
+            events=SubscriberSettings() if self.settings.camera_events else None,
+            mdns=self.settings.mdns_discovery,
+        )
+
+    async def _on_announced(self, device: DiscoveredDevice) -> None:
+        """A camera announced itself (Hello, mDNS): add it now, not at the next probe."""
+        fresh = device.xaddrs and device.xaddrs[0] not in self._known_xaddrs
+        if fresh and await self._add_camera(device.xaddrs[0], device.endpoint):
+            self.tunnel.inventory_changed()
+
     async def run(self) -> None:
         """Run until cancelled."""
         handler = DeviceLogHandler(self.logbook, Redactor(self.secrets()))
@@ -188,6 +215,7 @@ class Agent:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self.tunnel.run_forever())
                 tg.create_task(self._discovery_loop())
+                tg.create_task(self.watch.run())
                 tg.create_task(self._status_loop())
         finally:
             logging.getLogger().removeHandler(handler)
@@ -196,6 +224,7 @@ class Agent:
     async def close(self) -> None:
         """Stop every camera pull, request task and running command."""
         await self.tunnel.close()
+        await self.watch.close()
         await self.control.close()
         await self.commands.close()
         for cam in self.cameras.values():
@@ -223,22 +252,39 @@ class Agent:
             timeout=self.settings.discovery_timeout_s,
             interfaces=self.settings.discovery_interfaces,
         )
-        xaddrs = [d.xaddrs[0] for d in found if d.xaddrs]
+        # one entry per device (endpoint reference); a device the watch knows is skipped
+        endpoints = {d.xaddrs[0]: d.endpoint for d in found if d.xaddrs}
+        xaddrs = [x for d in found if d.xaddrs and (x := d.xaddrs[0])
+                  and self.watch.camera_of(d) is None]  # fmt: skip
         xaddrs += [c.xaddr for c in self.settings.cameras]
         added = False
         for xaddr in dict.fromkeys(xaddrs):
             if xaddr not in self._known_xaddrs:
-                added = await self._add_camera(xaddr) or added
+                added = await self._add_camera(xaddr, endpoints.get(xaddr, "")) or added
         if added:
             self.tunnel.inventory_changed()
 
-    async def _add_camera(self, xaddr: str) -> bool:
-        """Read a camera's description and start its media pull."""
+    async def _add_camera(self, xaddr: str, endpoint: str = "") -> bool:
+        """Read a camera's description, start its media pull and watch it.
+
+        A camera refusing our credentials is kept, with status "authentication error"
+        (it is there; the installer must fix its password). One already known by serial
+        number (answering on a second address) is not added twice.
+        """
         user, password = self.settings.credentials_for(xaddr)
         try:
             desc = await read_camera(xaddr, user, password, timeout=self.settings.onvif_timeout_s)
+        except OnvifAuthError as err:
+            log.warning("camera %s refuses the credentials: %s", xaddr, err)
+            desc = CameraDescription(xaddr, "", "", "", "", "", None, ())
         except OnvifError as err:
             log.warning("camera %s not usable: %s", xaddr, err)
+            return False
+        if desc.serial_number and any(
+            c.desc.serial_number == desc.serial_number and c.desc.manufacturer == desc.manufacturer
+            for c in self.cameras.values()
+        ):
+            self._known_xaddrs.add(xaddr)
             return False
         cam = Camera(
             local_id=camera_local_id(desc),
@@ -248,14 +294,16 @@ class Agent:
             username=user,
             password=password,
         )
-        if cam.profile is not None:
+        if cam.profile is not None and desc.profiles:
             cam.media = CameraMedia(
                 cam.profile.stream_uri, username=user, password=password, label=cam.local_id
             )
             await cam.media.start()
-        cam.controls = (await self.control.capabilities(cam)).names()
+        if desc.serial_number or desc.model:  # read, so controls can be asked for
+            cam.controls = (await self.control.capabilities(cam)).names()
         self.cameras[cam.local_id] = cam
         self._known_xaddrs.add(xaddr)
+        cam.health = self.watch.watch(cam.local_id, xaddr, user, password, endpoint=endpoint)
         log.info("camera %s (%s %s) at %s", cam.local_id, desc.manufacturer, desc.model, xaddr)
         return True
 

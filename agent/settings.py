@@ -69,6 +69,20 @@ class AgentSettings(BaseSettings):
     discovery_interval_s: float = Field(
         default=60.0, gt=0, description="How often to look for new cameras (seconds)."
     )
+    camera_check_interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often each camera's health is checked; two failed checks in a row "
+        "(or a WS-Discovery Bye) raise a camera failure event (seconds).",
+    )
+    camera_events: bool = Field(
+        default=True, description="Subscribe to each camera's ONVIF events (on/off)."
+    )
+    mdns_discovery: bool = Field(
+        default=True,
+        description="Also look for cameras advertised over mDNS (_onvif/_rtsp/_axis-video) "
+        "(on/off).",
+    )
     onvif_timeout_s: float = Field(
         default=10.0, gt=0, description="Timeout of one ONVIF request (seconds)."
     )

@@ -99,6 +99,9 @@ class ProfileInventory(Message):
     fps: float = Field(default=0.0, ge=0, le=1000)
 
 
+CameraStatus = Literal["normal", "communication_error", "authentication_error"]
+
+
 class CameraInventory(Message):
     """One camera the agent serves; ``local_id`` is stable across agent restarts."""
 
@@ -109,6 +112,8 @@ class CameraInventory(Message):
     firmware_version: str = Field(default="", max_length=FACT_LEN)
     serial_number: str = Field(default="", max_length=FACT_LEN)
     online: bool = True
+    #: DEV-1/EVT-1 health as the agent sees it; ``online`` is False unless "normal".
+    status: CameraStatus = "normal"
     capabilities: list[Annotated[str, Field(max_length=CAPABILITY_LEN)]] = Field(
         default_factory=list, max_length=MAX_CAPABILITIES
     )
