@@ -16,11 +16,13 @@ from typing import Annotated, Any, Literal, Self
 from aiohttp import web
 from pydantic import BaseModel, Field, RootModel, model_validator
 
+from relay import permissions
 from relay.errors import ApiError
 from relay.store import CameraRow
 from relay.store.names import rename_owned
 from relay.tunnel.broker import BrokerError
 from relay.web.auth import require_viewer
+from relay.web.authz import check_camera
 from relay.web.keys import BROKER_KEY, STORE_KEY
 from relay.web.openapi import api_route
 from relay.web.schemas import FIELD_MAX, In, json_out, read_json
@@ -40,6 +42,11 @@ INFO_TIMEOUT_S = 6.0
 MAX_ANSWER = 256 * 1024
 
 Permission = Literal["camera_view", "camera_control", "camera_settings"]
+_PERMISSIONS = {
+    "camera_view": permissions.Permission.LIVE,
+    "camera_control": permissions.Permission.CAMERA_CONTROL,
+    "camera_settings": permissions.Permission.CAMERA_SETTINGS,
+}
 
 
 async def require_camera_permission(
@@ -47,16 +54,16 @@ async def require_camera_permission(
 ) -> CameraRow:
     """The camera if the viewer holds ``permission`` on it; 404 otherwise (never 403).
 
-    Today this checks that the viewer may see the camera (its owner; shares come later). The
-    permission lookup — shared users' permission groups with "camera control" and "camera
-    settings" — lands with issue 5 here, so every control route gets it at once.
+    Read from the store on every call (issue 5): the subscriber holds every permission on
+    their own cameras; a shared user holds their permission group's on the cameras shared
+    with them ("camera_view" is USER-8's always-on live permission).
     """
-    del permission  # issue 5: look the permission up in the viewer's permission group
     viewer = await require_viewer(request)
-    camera = await request.app[STORE_KEY].camera_for_viewer(viewer.account_id, camera_id)
-    if camera is None:
-        raise ApiError.not_found("camera")
-    return camera
+    try:
+        access = await check_camera(request, viewer, _PERMISSIONS[permission], camera_id)
+    except ApiError as err:
+        raise ApiError.not_found("camera") from err
+    return access.camera
 
 
 async def ask_agent(
