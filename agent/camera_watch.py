@@ -37,6 +37,10 @@ log = logging.getLogger(__name__)
 
 EventSink = Callable[[str, str, dict[str, Any]], object]
 MDNS_PROBE_TIMEOUT_S = 1.0
+#: After a Hello from a known camera, check every second for this long: cameras (ipycam among
+#: them) announce themselves before their HTTP server answers, so one check would come too soon.
+HELLO_FAST_CHECKS_S = 30.0
+HELLO_CHECK_INTERVAL_S = 1.0
 
 
 class CameraWatch:
@@ -68,6 +72,7 @@ class CameraWatch:
         self._by_xaddr: dict[str, str] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
+        self._fast_until = 0.0
 
     # --- cameras --------------------------------------------------------------------------------
 
@@ -133,8 +138,10 @@ class CameraWatch:
                 self._wake.clear()
                 checks = [h.check(session, self.call_timeout_s) for h in self.health.values()]
                 await asyncio.gather(*checks)
+                fast = asyncio.get_running_loop().time() < self._fast_until
+                interval = HELLO_CHECK_INTERVAL_S if fast else self.check_interval_s
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self.check_interval_s)
+                    await asyncio.wait_for(self._wake.wait(), interval)
 
     async def close(self) -> None:
         """Cancel the event subscriptions and pending work."""
@@ -165,6 +172,7 @@ class CameraWatch:
                 self.health[camera_id].said_bye()
             return
         if camera_id is not None:
+            self._fast_until = asyncio.get_running_loop().time() + HELLO_FAST_CHECKS_S
             self._wake.set()
         elif announcement.device.xaddrs:
             log.info("WS-Discovery Hello from %s (%s)", announcement.device.endpoint, sender)
