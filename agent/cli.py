@@ -108,7 +108,7 @@ def cmd_discover(args: argparse.Namespace) -> int:
     """Print every camera found with whether its credentials work."""
     from agent.onvif.client import read_camera
     from agent.onvif.discovery import probe
-    from agent.onvif.errors import OnvifError
+    from agent.onvif.errors import OnvifAuthError, OnvifError
 
     settings = _settings(args)
 
@@ -122,10 +122,16 @@ def cmd_discover(args: argparse.Namespace) -> int:
             try:
                 desc = await read_camera(xaddr, user, pw, timeout=settings.onvif_timeout_s)
                 print(
-                    f"{xaddr}\tOK\t{desc.manufacturer} {desc.model}\t{len(desc.profiles)} profiles"
+                    f"{xaddr}\tOK\tnormal\t{desc.manufacturer} {desc.model}"
+                    f"\t{len(desc.profiles)} profiles"
                 )
             except OnvifError as err:
-                print(f"{xaddr}\tFAILED\t{type(err).__name__}: {err}")
+                status = (
+                    "authentication_error"
+                    if isinstance(err, OnvifAuthError)
+                    else "communication_error"
+                )
+                print(f"{xaddr}\tFAILED\t{status}\t{type(err).__name__}: {err}")
         if not xaddrs:
             print("no cameras found")
         return 0
