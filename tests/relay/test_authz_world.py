@@ -182,7 +182,7 @@ def app(relay_settings: RelaySettings, store: Store) -> web.Application:
 
 @pytest.fixture
 async def world(client: Client) -> World:
-    auth = client.app[AUTH_KEY]  # type: ignore[index]
+    auth = client.app[AUTH_KEY]
     started = time.monotonic()
     built = await _build(auth, random.Random(SEED))
     assert len(built.cameras) >= 50

@@ -12,7 +12,7 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -40,7 +40,7 @@ class CountingHasher(PasswordHasher):
         self.checks = 0
         self._lock = threading.Lock()
 
-    def verify(self, hash: str | bytes, password: str | bytes) -> bool:
+    def verify(self, hash: str | bytes, password: str | bytes) -> Literal[True]:
         """Count, then check (runs in worker threads)."""
         with self._lock:
             self.checks += 1
@@ -63,7 +63,7 @@ async def two_relays(
             client: Client = TestClient(TestServer(app, host="127.0.0.1"))
             await client.start_server()
             clients.append(client)
-        await clients[0].app[AUTH_KEY].sign_up(OWNER, "Owner", PASSWORD, licence_accepted=True)  # type: ignore[index]
+        await clients[0].app[AUTH_KEY].sign_up(OWNER, "Owner", PASSWORD, licence_accepted=True)
         for hasher in hashers:
             hasher.checks = 0
         yield clients, hashers

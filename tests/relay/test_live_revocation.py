@@ -1,0 +1,181 @@
+"""Revoking a share, or deleting a shared user, ends their open live stream within 2 s
+(issue 5, item 3). The real relay server (HTTPS + QUIC on 127.0.0.1) and the agent's real
+tunnel client, whose request handler streams DATA for as long as the relay keeps the stream.
+
+Three ways to lose access: the share is revoked through the API, the user is deleted through
+the API (both signal this relay's stream registry at once), and the share is removed straight
+in the store, as another relay of the fleet would do (caught by the handler's store re-check).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from agent.settings import AgentSettings
+from agent.tunnel.client import TunnelClient
+from relay.auth import Auth
+from relay.cli_account import create_account
+from relay.server import RelayServer
+from relay.settings import RelaySettings
+from relay.web.keys import AUTH_KEY
+from shared import models, quic
+from shared.tunnel.frames import FrameType
+from tests.relay.conftest import OWNER, PASSWORD, make_settings
+from tests.relay.tunnel_kit import enroll, stop_task
+
+MIME = 'video/mp4; codecs="avc1.42E01E"'
+LIMIT_S = 2.0
+
+
+async def _serve_live(stream: quic.TunnelStream) -> None:
+    """The agent side of a live request: a 200 header, then DATA every 50 ms until reset."""
+    with contextlib.suppress(quic.StreamReset, ConnectionError):
+        await stream.read_frame()  # the request header
+        stream.send_message(FrameType.RESPONSE, models.Response(status=200, content_type=MIME))
+        while True:
+            await stream.send_data(b"\x00" * 512)
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def relay(tmp_path: Path) -> AsyncIterator[RelayServer]:
+    settings: RelaySettings = make_settings(tmp_path / "relay", listen_port=0)
+    await create_account(settings, OWNER, "Owner", PASSWORD)
+    server = RelayServer(settings)
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def camera(relay: RelayServer, tmp_path: Path) -> AsyncIterator[str]:
+    """A connected agent serving one camera; yields the camera's id."""
+    store, identity = await enroll(relay, tmp_path / "agent")
+    inventory = models.Inventory(cameras=[models.CameraInventory(local_id="cam1", name="Door")])
+    client = TunnelClient(
+        AgentSettings(heartbeat_interval_s=1),
+        identity,
+        store.load_key(),
+        handle_request=_serve_live,
+        inventory=lambda: inventory,
+    )
+    task = asyncio.create_task(client.run_forever())
+    auth = _auth(relay)
+    owner = await auth.store.get_account_by_email(OWNER)
+    assert owner is not None
+    found: list[str] = []
+
+    async def listed() -> bool:
+        items = await auth.store.list_devices_for(owner.id)
+        found[:] = [c.id for item in items if item.device.online for c in item.cameras]
+        return bool(found)
+
+    deadline = time.monotonic() + 15
+    while not await listed():
+        assert time.monotonic() < deadline, "the agent's camera never appeared"
+        await asyncio.sleep(0.1)
+    try:
+        yield found[0]
+    finally:
+        await stop_task(task, client)
+
+
+def _auth(relay: RelayServer) -> Auth:
+    runner = relay._runner
+    assert runner is not None
+    return runner.app[AUTH_KEY]
+
+
+async def _shared_user(relay: RelayServer, camera_id: str) -> tuple[str, str, str]:
+    """(owner id, user id, user's session token) for a shared user with the camera shared."""
+    auth = _auth(relay)
+    owner = await auth.store.get_account_by_email(OWNER)
+    assert owner is not None
+    user = await auth.accounts.create_shared_user(
+        owner.id,
+        email="viewer@example.com",
+        name="Viewer",
+        password_hash=await auth.hash_password(PASSWORD),
+        group_no=4,
+        allow_device_settings=False,
+        privacy_guard=False,
+        limit=200,
+    )
+    assert not isinstance(user, str)
+    await auth.accounts.set_password(user.id, user.password_hash)
+    assert await auth.accounts.set_shares(owner.id, user.id, [camera_id], per_camera=10) == []
+    fresh = await auth.store.get_account(user.id)
+    assert fresh is not None
+    return owner.id, user.id, (await auth._open_session(fresh)).token
+
+
+@pytest.fixture
+async def http(relay: RelayServer) -> AsyncIterator[tuple[aiohttp.ClientSession, str, Any]]:
+    ctx = ssl.create_default_context(cafile=str(relay.settings.tls_dir / "ca.pem"))
+    async with aiohttp.ClientSession() as session:
+        yield session, f"https://127.0.0.1:{relay.port}", ctx
+
+
+async def _owner_token(http: tuple[aiohttp.ClientSession, str, Any]) -> str:
+    session, base, ctx = http
+    async with session.post(
+        f"{base}/api/v1/auth/login", json={"email": OWNER, "password": PASSWORD}, ssl=ctx
+    ) as resp:
+        assert resp.status == 200
+        return str((await resp.json())["token"])
+
+
+async def _watch_until_cut(ws: aiohttp.ClientWebSocketResponse, revoke: Any) -> float:
+    """Read the stream until media flows, call ``revoke``, return seconds until it ends."""
+    init = await ws.receive_json(timeout=10)
+    assert init["type"] == "init", init
+    msg = await ws.receive(timeout=10)
+    assert msg.type is aiohttp.WSMsgType.BINARY
+    started = time.monotonic()
+    await revoke()
+    error: dict[str, Any] = {}
+    async with asyncio.timeout(10):
+        async for msg in ws:
+            if msg.type is aiohttp.WSMsgType.TEXT:
+                error = msg.json()
+    assert error.get("type") == "error", error
+    return time.monotonic() - started
+
+
+# spec: USER-7, CAM-2
+@pytest.mark.parametrize("how", ["unshare", "delete", "other_relay"])
+async def test_losing_access_ends_the_live_stream_within_2_s(
+    relay: RelayServer, camera: str, http: tuple[aiohttp.ClientSession, str, Any], how: str
+) -> None:
+    owner_id, user_id, token = await _shared_user(relay, camera)
+    owner = await _owner_token(http)
+    session, base, ctx = http
+    headers = {"Authorization": f"Bearer {owner}"}
+
+    async def revoke() -> None:
+        if how == "unshare":
+            url = f"{base}/api/v1/users/{user_id}/shares"
+            async with session.put(url, json={"cameras": []}, headers=headers, ssl=ctx) as r:
+                assert r.status == 200
+        elif how == "delete":
+            url = f"{base}/api/v1/users/{user_id}"
+            body = {"password": PASSWORD}
+            async with session.delete(url, json=body, headers=headers, ssl=ctx) as r:
+                assert r.status == 204
+        else:  # straight in the store: this relay's registry hears nothing
+            result = await _auth(relay).accounts.set_shares(owner_id, user_id, [], per_camera=10)
+            assert result == [camera]
+
+    url = f"wss://127.0.0.1:{relay.port}/api/v1/cameras/{camera}/live"
+    async with session.ws_connect(url, headers={"Authorization": f"Bearer {token}"}, ssl=ctx) as ws:
+        took = await _watch_until_cut(ws, revoke)
+    assert took < LIMIT_S, f"the stream outlived the revocation by {took:.2f} s"
