@@ -128,3 +128,8 @@ export function liveUrl(cameraId) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   return `${scheme}//${location.host}/api/v1/cameras/${encodeURIComponent(cameraId)}/live`;
 }
+
+/** Any JSON call (the account and user screens); resolves to the body ({} for 204). */
+export function apiJson(method, path, body, options) {
+  return json(method, path, body, options);
+}

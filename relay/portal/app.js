@@ -3,10 +3,58 @@
 // Routes: #/cameras (list), #/camera/<id> (single view). Without a session the login view shows
 // whatever the hash says, and the route is taken after a successful login.
 
+import {
+  accountPage,
+  emailConfirmPage,
+  forgotPage,
+  initialPasswordPage,
+  resetPage,
+  signupConfirmPage,
+  signupPage,
+} from "./account.js";
 import { currentSession, forgetSession, logout } from "./api.js";
 import { CamerasView } from "./cameras.js";
+import { el } from "./forms.js";
 import { LoginView } from "./login.js";
+import { messageFor } from "./messages.js";
 import { SingleView } from "./single.js";
+import { userPage, usersPage } from "./users.js";
+
+/** Pages reachable without a session (the e-mail link works signed in too). */
+const PUBLIC_PAGES = [
+  [/^#\/signup\/confirm/, signupConfirmPage],
+  [/^#\/signup/, signupPage],
+  [/^#\/password\/forgot/, forgotPage],
+  [/^#\/password\/reset/, resetPage],
+  [/^#\/email\/confirm/, emailConfirmPage],
+];
+
+/** The account and user screens: one section whose content a render function builds. */
+class PageView {
+  #section = document.getElementById("page-view");
+  #token = 0;
+
+  async show(render) {
+    const token = ++this.#token;
+    this.#section.hidden = false;
+    this.#section.replaceChildren(el("p", { class: "boot", role: "status", text: "Loading…" }));
+    let nodes;
+    try {
+      nodes = await render();
+    } catch (err) {
+      nodes = [el("p", { class: "error", role: "alert", text: messageFor(err) })];
+    }
+    if (token !== this.#token) return;
+    this.#section.replaceChildren(...nodes);
+    this.#section.querySelector("input:not([disabled]), select, button, a")?.focus();
+  }
+
+  hide() {
+    this.#token++;
+    this.#section.hidden = true;
+    this.#section.replaceChildren();
+  }
+}
 
 const topbar = document.getElementById("topbar");
 const accountName = document.getElementById("account-name");
@@ -15,6 +63,8 @@ const bootMessage = document.getElementById("boot-message");
 const login = new LoginView(onLoggedIn);
 const cameras = new CamerasView();
 const single = new SingleView();
+const page = new PageView();
+const navUsers = document.getElementById("nav-users");
 let account = null;
 let current = null;
 
@@ -27,15 +77,42 @@ function showView(view, ...args) {
 
 function route() {
   bootMessage.hidden = true;
+  const hash = location.hash;
+  const open = PUBLIC_PAGES.find(([pattern]) => pattern.test(hash));
+  if (open && (!account || hash.startsWith("#/email/confirm"))) {
+    topbar.hidden = !account;
+    showView(page, open[1]);
+    return;
+  }
   if (!account) {
     topbar.hidden = true;
     showView(login);
     return;
   }
   topbar.hidden = false;
-  const match = location.hash.match(/^#\/camera\/(.+)$/);
+  navUsers.hidden = account.role !== "subscriber";
+  if (account.must_change_password) {
+    showView(page, () => initialPasswordPage(passwordChanged));
+    return;
+  }
+  const match = hash.match(/^#\/camera\/(.+)$/);
+  const user = hash.match(/^#\/users\/(.+)$/);
   if (match) showView(single, decodeURIComponent(match[1]));
+  else if (user) showView(page, () => userPage(decodeURIComponent(user[1])));
+  else if (hash.startsWith("#/users")) showView(page, usersPage);
+  else if (hash.startsWith("#/account")) showView(page, () => accountPage(account, setAccount, deleted));
   else if (current !== cameras) showView(cameras);
+}
+
+async function passwordChanged() {
+  setAccount(await currentSession());
+  location.hash = "#/cameras";
+  route();
+}
+
+function deleted() {
+  history.replaceState(null, "", location.pathname);
+  signedOut("Your account was deleted.");
 }
 
 function setAccount(value) {
@@ -69,9 +146,7 @@ async function boot() {
   route();
 }
 
-window.addEventListener("hashchange", () => {
-  if (account) route();
-});
+window.addEventListener("hashchange", () => route());
 
 window.addEventListener("rmon:unauthorized", (ev) => {
   if (!account) return;

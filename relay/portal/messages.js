@@ -1,0 +1,47 @@
+// The documented message for each error code (manual 7.2 wording where it has one), so every
+// screen shows the same words for the same refusal. Unknown codes fall back to the server's.
+
+const MESSAGES = {
+  500: "Sorry for your inconvenience. Please wait for a while and retry again.",
+  50201: "The auto logout will be performed due to the session timeout.",
+  50205: "The settings were changed from another browser. Please log in again.",
+  50303:
+    "Reached the maximum number of shared users that can be created. Create a new user after " +
+    "deleting an unused user on the user management screen.",
+  400210:
+    "The verification code has expired. Initialize the password again to get a new " +
+    "verification code.",
+  400211: "Password reset failed. The verification code is wrong.",
+  400224: "The e-mail address or the password is incorrect.",
+  400225: "Failed to log in multiple times. Please retry after a while.",
+  400229: "Your account is already registered.",
+  400249: "Cannot register since no name is specified.",
+  400250: "Register with a name of up to 32 characters.",
+  91003: "Please accept the licence agreement.",
+  91004: "Please enter a valid email address.",
+  91013: "A camera can be shared with at most 10 users.",
+  91014: "This link is invalid or has expired. Please start again.",
+  91015: "Please change the initial password before using the service.",
+};
+
+// Screens where the manual words a code differently (context → code → message).
+const CONTEXT = {
+  deleteUser: {
+    400224: "Failed to delete the shared user. Enter the correct password of the contract holder.",
+  },
+  newUser: {
+    400229: "The specified user is already registered.",
+    400249: "Failed to register the shared user. Cannot register since no name is specified.",
+    400250: "Failed to register the shared user. Register with a name of up to 32 characters.",
+  },
+  changePassword: { 400224: "Failed to change the password. The current password is wrong." },
+};
+
+/** What to show for an ApiError (or anything thrown) on a given screen. */
+export function messageFor(err, context = "") {
+  const code = err?.code ?? 0;
+  // 91002 (password rules) names what is missing: the server's text is the useful one.
+  const text = CONTEXT[context]?.[code] ?? (code === 91002 ? null : MESSAGES[code]);
+  const base = text ?? err?.message ?? String(err);
+  return code ? `${base} (error ${code})` : base;
+}
