@@ -1,0 +1,153 @@
+"""Shared users, shares and permission groups through the real app: limits, validation codes,
+subscriber-only rights and the forced re-login when a user's rights change."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from relay.auth import token_hash
+from relay.store import Store
+from relay.web.keys import AUTH_KEY
+from shared.models import CameraInventory
+from tests.relay.conftest import OWNER, PASSWORD, Client, bearer, error_of
+
+USERS = "/api/v1/users"
+GROUPS = "/api/v1/permission-groups"
+
+
+async def _owner(client: Client, sign_up: Callable[..., Any], login: Callable[..., Any]) -> str:
+    await sign_up()
+    return str((await login())["token"])
+
+
+async def _cameras(store: Store, owner_email: str = OWNER, count: int = 2) -> list[str]:
+    owner = await store.get_account_by_email(owner_email)
+    assert owner is not None
+    grant = f"g-{owner.id}"
+    await store.create_grant(token_hash(grant), owner.id, store.now().replace(year=2099))
+    device = await store.enroll_device(
+        token_hash(grant), name="site", public_key="00" * 32, agent_version="t"
+    )
+    assert device is not None
+    inventory = [CameraInventory(local_id=f"c{i}") for i in range(count)]
+    await store.upsert_inventory(device.id, inventory)
+    items = await store.list_devices_for(owner.id)
+    return [c.id for item in items for c in item.cameras]
+
+
+async def _user(client: Client, token: str, n: int, **extra: Any) -> str:
+    body = {"email": f"u{n}@example.com", "name": f"User {n}", **extra}
+    resp = await client.post(USERS, json=body, headers=bearer(token))
+    assert resp.status == 201, await resp.text()
+    return str((await resp.json())["id"])
+
+
+# spec: USER-6
+@pytest.mark.parametrize("settings_overrides", [{"max_shared_users": 3}])
+async def test_shared_user_limit_and_validation_codes(
+    client: Client,
+    sign_up: Callable[..., Any],
+    login: Callable[..., Any],
+    settings_overrides: dict[str, Any],
+) -> None:
+    token = await _owner(client, sign_up, login)
+    for body, expected in (
+        ({"email": "a@example.com", "name": ""}, (400, 400249)),
+        ({"email": "a@example.com", "name": "n" * 33}, (400, 400250)),
+        ({"email": OWNER, "name": "Me again"}, (409, 400229)),
+        ({"email": "nope", "name": "N"}, (400, 91004)),
+    ):
+        assert (
+            await error_of(await client.post(USERS, json=body, headers=bearer(token))) == expected
+        )
+    for n in range(3):
+        await _user(client, token, n)
+    resp = await client.post(
+        USERS, json={"email": "x@example.com", "name": "X"}, headers=bearer(token)
+    )
+    assert await error_of(resp) == (409, 50303)
+    resp = await client.post(
+        USERS, json={"email": "u0@example.com", "name": "Dup"}, headers=bearer(token)
+    )
+    assert await error_of(resp) == (409, 400229)
+    listing = await (await client.get(USERS, headers=bearer(token))).json()
+    assert listing["limit"] == 3
+    assert [u["cameras"] for u in listing["users"]] == [[], [], []]  # nothing shared at creation
+
+
+# spec: CAM-2, USER-7
+@pytest.mark.parametrize("settings_overrides", [{"max_users_per_camera": 2}])
+async def test_shares_are_limited_per_camera_and_owned_cameras_only(
+    client: Client,
+    store: Store,
+    sign_up: Callable[..., Any],
+    login: Callable[..., Any],
+    settings_overrides: dict[str, Any],
+) -> None:
+    token = await _owner(client, sign_up, login)
+    mine = await _cameras(store)
+    await sign_up("other@example.com", "Other")
+    theirs = await _cameras(store, "other@example.com", 1)
+    users = [await _user(client, token, n) for n in range(3)]
+    for user in users[:2]:
+        resp = await client.put(
+            f"{USERS}/{user}/shares", json={"cameras": mine}, headers=bearer(token)
+        )
+        assert resp.status == 200
+        assert sorted((await resp.json())["cameras"]) == sorted(mine)
+    url = f"{USERS}/{users[2]}/shares"
+    resp = await client.put(url, json={"cameras": mine[:1]}, headers=bearer(token))
+    assert await error_of(resp) == (409, 91013)
+    resp = await client.put(url, json={"cameras": theirs}, headers=bearer(token))
+    assert await error_of(resp) == (404, 91007)
+    other = str((await login("other@example.com"))["token"])
+    resp = await client.put(url, json={"cameras": theirs}, headers=bearer(other))
+    assert await error_of(resp) == (404, 91007)  # another subscriber's user
+    assert await error_of(await client.get(f"{USERS}/{users[0]}", headers=bearer(other))) == (
+        404,
+        91007,
+    )
+
+
+# spec: USER-8
+async def test_permission_groups_editable_but_never_subscriber_rights(
+    client: Client, store: Store, sign_up: Callable[..., Any], login: Callable[..., Any]
+) -> None:
+    token = await _owner(client, sign_up, login)
+    groups = (await (await client.get(GROUPS, headers=bearer(token))).json())["groups"]
+    assert [g["number"] for g in groups] == [1, 2, 3, 4]
+    assert all("live" in g["permissions"] for g in groups)
+    bad = [{**g, "permissions": [*g["permissions"], "device_management"]} for g in groups]
+    resp = await client.put(GROUPS, json={"groups": bad}, headers=bearer(token))
+    assert await error_of(resp) == (403, 91006)
+    renamed = [{**g, "name": f"Team {g['number']}", "permissions": []} for g in groups]
+    resp = await client.put(GROUPS, json={"groups": renamed}, headers=bearer(token))
+    assert resp.status == 200
+    saved = (await resp.json())["groups"]
+    assert [(g["name"], g["permissions"]) for g in saved] == [
+        (f"Team {n}", ["live"]) for n in range(1, 5)
+    ]
+    resp = await client.put(GROUPS, json={"groups": renamed[:3]}, headers=bearer(token))
+    assert await error_of(resp) == (400, 91001)
+
+
+# spec: USER-3, USER-8
+async def test_rights_change_forces_the_shared_user_to_log_in_again(
+    client: Client, store: Store, sign_up: Callable[..., Any], login: Callable[..., Any]
+) -> None:
+    token = await _owner(client, sign_up, login)
+    user_id = await _user(client, token, 1)
+    auth = client.app[AUTH_KEY]
+    await auth.accounts.set_password(user_id, await auth.hash_password(PASSWORD))
+    session = str((await login("u1@example.com"))["token"])
+    assert (await client.get("/api/v1/devices", headers=bearer(session))).status == 200
+    resp = await client.patch(f"{USERS}/{user_id}", json={"name": "Renamed"}, headers=bearer(token))
+    assert (await resp.json())["name"] == "Renamed"
+    assert (await client.get("/api/v1/devices", headers=bearer(session))).status == 200
+    resp = await client.patch(f"{USERS}/{user_id}", json={"group": 1}, headers=bearer(token))
+    assert (await resp.json())["group"] == 1
+    resp = await client.get("/api/v1/devices", headers=bearer(session))
+    assert await error_of(resp) == (401, 50205)
