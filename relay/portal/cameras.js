@@ -24,6 +24,20 @@ function badge(online) {
   return el("span", `badge ${online ? "online" : "offline"}`, online ? "Online" : "Offline");
 }
 
+/** What the agent says of a camera it cannot serve, in the words of the recorder screen. */
+const CAMERA_STATUS = {
+  authentication_error: "Authentication error",
+  communication_error: "Communication error",
+};
+
+function cameraBadge(camera, online) {
+  const problem = CAMERA_STATUS[camera.status];
+  if (online || !problem) return badge(online);
+  const node = el("span", `badge offline status-${camera.status}`, problem);
+  node.dataset.status = camera.status;
+  return node;
+}
+
 function lastSeen(iso) {
   const when = iso ? new Date(iso) : null;
   return when && !Number.isNaN(when.getTime()) ? `last seen ${when.toLocaleString()}` : "";
@@ -52,12 +66,13 @@ class Tile {
     this.camera = camera;
     this.online = Boolean(siteOnline && camera.online);
     this.name.textContent = camera.name;
-    const next = badge(this.online);
+    const next = cameraBadge(camera, this.online);
     this.badge.replaceWith(next);
     this.badge = next;
     this.el.classList.toggle("offline", !this.online);
     this.el.title = [camera.name, camera.manufacturer, camera.model].filter(Boolean).join(" · ");
-    this.el.setAttribute("aria-label", `${camera.name} (${this.online ? "online" : "offline"})`);
+    const state = this.online ? "online" : (CAMERA_STATUS[camera.status] ?? "offline").toLowerCase();
+    this.el.setAttribute("aria-label", `${camera.name} (${state})`);
   }
 
   /** "live", "jpeg", "offline" or "hidden"; rebuilds the media only when the mode changes. */

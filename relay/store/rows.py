@@ -85,6 +85,7 @@ class CameraRow:
     serial_number: str
     capabilities: tuple[str, ...]
     online: bool
+    status: str = "normal"  # normal / communication_error / authentication_error (the agent's)
 
 
 @dataclass(frozen=True)

@@ -134,6 +134,8 @@ cameras = Table(
     Column("serial_number", String(128), nullable=False),
     Column("capabilities", Text, nullable=False),  # JSON list of strings
     Column("online", Boolean, nullable=False),
+    # The agent's view of the camera: normal / communication_error / authentication_error.
+    Column("status", String(32), nullable=False, server_default="normal"),
     UniqueConstraint("device_id", "local_id"),
 )
 

@@ -558,6 +558,7 @@ def _camera_facts(cam: CameraInventory) -> dict[str, Any]:
         "serial_number": cam.serial_number[:FACT_COLUMN],
         "capabilities": json.dumps(list(cam.capabilities)),
         "online": cam.online,
+        "status": cam.status,
     }
 
 

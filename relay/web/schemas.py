@@ -94,6 +94,10 @@ class CameraOut(BaseModel):
     id: str
     name: str
     online: bool
+    status: str = Field(
+        description="normal, communication_error or authentication_error (the camera refuses "
+        "the agent's credentials); communication_error also while the site is offline"
+    )
     model: str
     manufacturer: str
     capabilities: list[str]
@@ -118,6 +122,7 @@ class DeviceOut(BaseModel):
                 id=cam.id,
                 name=cam.name,
                 online=cam.online and dev.online,
+                status=cam.status if dev.online else "communication_error",
                 model=cam.model,
                 manufacturer=cam.manufacturer,
                 capabilities=list(cam.capabilities),

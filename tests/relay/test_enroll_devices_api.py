@@ -152,6 +152,9 @@ async def test_devices_lists_only_own_sites_with_cameras(
                 local_id="cam-1", manufacturer="Acme", model="X1", capabilities=["ptz", "audio"]
             ),
             CameraInventory(local_id="cam-2", name="Gate", online=False),
+            CameraInventory(
+                local_id="cam-3", name="Yard", online=False, status="authentication_error"
+            ),
         ],
     )
     await store.upsert_inventory(theirs["device_id"], [CameraInventory(local_id="cam-1")])
@@ -164,14 +167,17 @@ async def test_devices_lists_only_own_sites_with_cameras(
     assert device["online"] is True
     assert device["last_seen_at"] is not None
     cams = {cam["name"]: cam for cam in device["cameras"]}
-    assert set(cams) == {"CAM001", "Gate"}
+    assert set(cams) == {"CAM001", "Gate", "Yard"}
     assert cams["CAM001"]["online"] is True
     assert cams["CAM001"]["capabilities"] == ["ptz", "audio"]
     assert cams["CAM001"]["manufacturer"] == "Acme"
     assert cams["CAM001"]["model"] == "X1"
     assert cams["Gate"]["online"] is False
+    assert cams["CAM001"]["status"] == "normal"
+    assert cams["Yard"]["status"] == "authentication_error"  # why it is not live, for the list
 
     other = (await login("other@example.com"))["token"]
     [device] = (await (await client.get(DEVICES, headers=bearer(other))).json())["devices"]
     assert device["id"] == theirs["device_id"]
     assert device["cameras"][0]["online"] is False  # its site is offline
+    assert device["cameras"][0]["status"] == "communication_error"

@@ -30,7 +30,7 @@ def _error(status: int, code: int, message: str) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status)
 
 
-def _site(device_id: str, name: str, online: bool, cameras: list[tuple[str, str, bool]]) -> Any:
+def _site(device_id: str, name: str, online: bool, cameras: list[tuple[Any, ...]]) -> Any:
     return {
         "id": device_id,
         "name": name,
@@ -38,14 +38,30 @@ def _site(device_id: str, name: str, online: bool, cameras: list[tuple[str, str,
         "agent_version": "0.1.0",
         "last_seen_at": "2024-05-01T12:00:00Z",
         "cameras": [
-            {"id": cid, "name": cname, "online": on, "model": "M", "manufacturer": "Acme"}
-            for cid, cname, on in cameras
+            {
+                "id": cid,
+                "name": cname,
+                "online": on,
+                "status": status[0] if status else "normal",
+                "model": "M",
+                "manufacturer": "Acme",
+            }
+            for cid, cname, on, *status in cameras
         ],
     }
 
 
 SMALL_SITES = [
-    _site("d1", "Shop", True, [("c1", "Front door", True), ("c2", "Back yard", False)]),
+    _site(
+        "d1",
+        "Shop",
+        True,
+        [
+            ("c1", "Front door", True),
+            ("c2", "Back yard", False),
+            ("c4", "Till", False, "authentication_error"),
+        ],
+    ),
     _site("d2", "Depot", False, [("c3", "Gate", True)]),
 ]
 BIG_SITE = [_site("d9", "Mall", True, [(f"m{i:02}", f"Cam {i:02}", True) for i in range(1, 15)])]
@@ -181,6 +197,9 @@ async def test_login_errors_then_sites_with_live_and_offline_tiles(
         await expect(_tile(page, offline)).to_have_class(re.compile(r"\boffline\b"))
         await expect(_tile(page, offline)).to_contain_text("Offline")
         await expect(_tile(page, offline).locator("video")).to_have_count(0)
+    # spec: DEV-1 - a camera refusing the agent's credentials says so, as the recorder screen does
+    await expect(_tile(page, "c4").locator(".badge")).to_have_text("Authentication error")
+    await expect(_tile(page, "c4").locator("video")).to_have_count(0)
     await expect(page.locator('.site[data-device-id="d2"] .site-head .badge')).to_have_text(
         "Offline"
     )
