@@ -18,6 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from relay.app import create_app
+from relay.cli_account import create_account
+from relay.server import RelayServer
 from relay.settings import RelaySettings
 from relay.store import Store, open_store
 from relay.web.keys import AUTH_KEY
@@ -133,3 +135,19 @@ async def error_of(resp: Any) -> tuple[int, int]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def relay(tmp_path: Path, settings_overrides: dict[str, Any]) -> AsyncIterator[RelayServer]:
+    """The real relay server (HTTPS and QUIC on one port of 127.0.0.1) with one subscriber."""
+    settings = make_settings(
+        tmp_path / "relay-server",
+        **{"listen_host": "127.0.0.1", "listen_port": 0, **settings_overrides},
+    )
+    await create_account(settings, OWNER, "Owner", PASSWORD)
+    server = RelayServer(settings)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()

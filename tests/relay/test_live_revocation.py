@@ -23,13 +23,11 @@ import pytest
 from agent.settings import AgentSettings
 from agent.tunnel.client import TunnelClient
 from relay.auth import Auth
-from relay.cli_account import create_account
 from relay.server import RelayServer
-from relay.settings import RelaySettings
 from relay.web.keys import AUTH_KEY
 from shared import models, quic
 from shared.tunnel.frames import FrameType
-from tests.relay.conftest import OWNER, PASSWORD, make_settings
+from tests.relay.conftest import OWNER, PASSWORD
 from tests.relay.tunnel_kit import enroll, stop_task
 
 MIME = 'video/mp4; codecs="avc1.42E01E"'
@@ -44,16 +42,6 @@ async def _serve_live(stream: quic.TunnelStream) -> None:
         while True:
             await stream.send_data(b"\x00" * 512)
             await asyncio.sleep(0.05)
-
-
-@pytest.fixture
-async def relay(tmp_path: Path) -> AsyncIterator[RelayServer]:
-    settings: RelaySettings = make_settings(tmp_path / "relay", listen_port=0)
-    await create_account(settings, OWNER, "Owner", PASSWORD)
-    server = RelayServer(settings)
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest.fixture

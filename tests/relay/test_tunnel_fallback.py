@@ -9,35 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from agent.tunnel.client import TunnelClient
 from agent.tunnel.transport import Mode
-from relay.cli_account import create_account
 from relay.server import RelayServer
 from shared import models, quic, tcp
 from shared.tunnel.frames import FrameType
-from tests.relay.conftest import OWNER, PASSWORD, make_settings
 from tests.relay.tunnel_kit import enroll, eventually, make_client, stop_task
 
 #: Short timers so a fallback and a return both happen within a few seconds.
 FAST = {"quic_probe_timeout_s": 1.0, "quic_reprobe_interval_s": 1.0, "heartbeat_interval_s": 2}
-
-
-@pytest.fixture
-async def relay(tmp_path: Path) -> AsyncIterator[RelayServer]:
-    """The real relay on 127.0.0.1:0 with one subscriber account."""
-    settings = make_settings(tmp_path / "relay", listen_host="127.0.0.1", listen_port=0)
-    await create_account(settings, OWNER, "Owner", PASSWORD)
-    server = RelayServer(settings)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 def _block_udp(relay: RelayServer) -> None:

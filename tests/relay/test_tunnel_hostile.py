@@ -9,32 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
-from relay.cli_account import create_account
 from relay.server import RelayServer
 from shared.tunnel.codes import TunnelCode
 from shared.tunnel.frames import HEADER, FrameType, encode_frame
-from tests.relay.conftest import OWNER, PASSWORD, make_settings
 from tests.relay.tunnel_kit import enroll, eventually, make_client, raw_agent, stop_task
 
 CORES = ["qh3", "aioquic"]
-
-
-@pytest.fixture
-async def relay(tmp_path: Path) -> AsyncIterator[RelayServer]:
-    settings = make_settings(tmp_path / "relay", listen_host="127.0.0.1", listen_port=0)
-    await create_account(settings, OWNER, "Owner", PASSWORD)
-    server = RelayServer(settings)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 def _header(frame_type: int, length: int, version: int = 1, flags: int = 0) -> bytes:

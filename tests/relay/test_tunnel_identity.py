@@ -8,7 +8,6 @@ both cores.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -18,26 +17,12 @@ from agent.enroll import register
 from agent.settings import AgentSettings
 from agent.store import AgentStore, Identity
 from agent.tunnel.client import Refused, TunnelClient
-from relay.cli_account import create_account
 from relay.server import RelayServer
 from shared import models, quic
 from shared.tunnel.codes import TunnelCode
-from tests.relay.conftest import OWNER, PASSWORD, make_settings
+from tests.relay.conftest import OWNER, PASSWORD
 
 CORES = ["qh3", "aioquic"]
-
-
-@pytest.fixture
-async def relay(tmp_path: Path) -> AsyncIterator[RelayServer]:
-    """The real relay on 127.0.0.1:0 with one subscriber account."""
-    settings = make_settings(tmp_path / "relay", listen_host="127.0.0.1", listen_port=0)
-    await create_account(settings, OWNER, "Owner", PASSWORD)
-    server = RelayServer(settings)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
 
 
 async def _enroll(server: RelayServer, data_dir: Path) -> tuple[AgentStore, Identity]:
