@@ -31,10 +31,10 @@ from shared import models, quic
 from tests.relay.conftest import OWNER, PASSWORD, make_settings
 from tests.relay.tunnel_kit import enroll, eventually, stop_task
 
-#: The acceptance asks for a 2-minute outage. What is under test is the spool (events kept,
-#: replayed in order, deduplicated), not the wall clock: the relay stays down exactly as long
-#: as the agent takes to notice it and raise the events. Raise this to make the outage longer.
-OUTAGE_S = 0.0
+#: The acceptance's outage: the relay unreachable for 2 minutes while the agent raises the events
+#: spread over that time (so the agent keeps failing reconnects while its spool grows). Run on
+#: qh3; the aioquic case raises them all at once right after the relay went away.
+OUTAGE_S = 120.0
 EVENTS = 1_000
 
 
@@ -77,9 +77,10 @@ def agent_client(
     return client, events
 
 
-@pytest.mark.parametrize("core", ["qh3", "aioquic"])
+@pytest.mark.timeout(OUTAGE_S + 120)
+@pytest.mark.parametrize(("core", "outage_s"), [("qh3", OUTAGE_S), ("aioquic", 0.0)])
 async def test_events_raised_while_the_relay_is_down_arrive_in_order_exactly_once(
-    relay: RelayServer, settings: RelaySettings, tmp_path: Path, core: str
+    relay: RelayServer, settings: RelaySettings, tmp_path: Path, core: str, outage_s: float
 ) -> None:
     store, identity = await enroll(relay, tmp_path / "agent")
     client, events = agent_client(store, identity, core)
@@ -94,8 +95,10 @@ async def test_events_raised_while_the_relay_is_down_arrive_in_order_exactly_onc
         await eventually(lambda: not client.connected.is_set(), 10, "the agent to notice")
         for n in range(EVENTS):
             events.raise_event("motion", camera=f"cam-{n % 4}", payload={"n": n})
+            if outage_s:
+                await asyncio.sleep(outage_s / EVENTS)  # pacing the outage, not waiting on it
+        assert not client.connected.is_set()  # the relay really was unreachable throughout
         assert len(events.spool) >= EVENTS  # all held on the agent while the relay is away
-        await asyncio.sleep(OUTAGE_S)
 
         restarted = RelayServer(settings.model_copy(update={"listen_port": port}))
         await restarted.start()
