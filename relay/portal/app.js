@@ -1,6 +1,7 @@
 // The portal's entry point: session check, hash routes, logout.
 //
-// Routes: #/cameras (list), #/camera/<id> (single view). Without a session the login view shows
+// Routes: #/cameras (list), #/camera/<id> (single view), #/settings/cameras (CAM-1 names),
+// #/device/<id> (DEV-1 device information). Without a session the login view shows
 // whatever the hash says, and the route is taken after a successful login.
 
 import {
@@ -14,6 +15,7 @@ import {
 } from "./account.js";
 import { currentSession, forgetSession, logout } from "./api.js";
 import { CamerasView } from "./cameras.js";
+import { cameraSettingsPage, deviceInfoPage } from "./devices.js";
 import { el } from "./forms.js";
 import { LoginView } from "./login.js";
 import { messageFor } from "./messages.js";
@@ -97,8 +99,11 @@ function route() {
   }
   const match = hash.match(/^#\/camera\/(.+)$/);
   const user = hash.match(/^#\/users\/(.+)$/);
+  const device = hash.match(/^#\/device\/(.+)$/);
   if (match) showView(single, decodeURIComponent(match[1]));
   else if (user) showView(page, () => userPage(decodeURIComponent(user[1])));
+  else if (device) showView(page, () => deviceInfoPage(decodeURIComponent(device[1])));
+  else if (hash.startsWith("#/settings/cameras")) showView(page, cameraSettingsPage);
   else if (hash.startsWith("#/users")) showView(page, usersPage);
   else if (hash.startsWith("#/account")) showView(page, () => accountPage(account, setAccount, deleted));
   else if (current !== cameras) showView(cameras);

@@ -137,10 +137,14 @@ class Site {
     const title = el("h2", "site-name", device.name || device.id);
     const meta = [device.agent_version ? `agent ${device.agent_version}` : ""];
     if (!device.online) meta.push(lastSeen(device.last_seen_at));
+    const info = el("a", "site-info-link", "Device information");
+    info.href = `#/device/${encodeURIComponent(device.id)}`;
+    info.setAttribute("aria-label", `Device information of ${device.name || device.id}`);
     this.head.replaceChildren(
       title,
       badge(device.online),
       el("span", "site-meta", meta.filter(Boolean).join(" · ")),
+      info,
     );
   }
 }

@@ -1,13 +1,15 @@
 // PTZ and image controls of the single view (LIVE-5, LIVE-4 brightness).
 //
 // Hold a direction button to move, release to stop. On the video: a short click centres the
-// point, holding moves towards the pointer (faster further from the centre), the wheel zooms.
+// point, holding moves towards the pointer (faster further from the centre), the wheel zooms,
+// dragging a rectangle zooms into it (area_zoom, the rectangle as fractions of the image).
 // Focus far/near while held, auto on click; home (= preset 1 on cameras without one); presets
 // 1-10 with register, rename and go to; brightness -, + and reset (to the middle of the range).
 
 import { ApiError, call } from "./api.js";
 
 const CLICK_MS = 250; // shorter than this on the video is a click (centre), longer a hold
+const DRAG_PX = 8; // moving further than this before the hold starts draws a zoom rectangle
 const WHEEL_STOP_MS = 250; // the wheel has no "release": stop zooming this long after the last turn
 const BRIGHTNESS_STEPS = 10; // + and - move a tenth of the camera's range
 
@@ -130,29 +132,65 @@ export class PtzPanel {
     let downAt = 0;
     let moving = false;
     let holdTimer = 0;
+    let start = null; // where the pointer went down, while it may still become a drag
+    let drag = null; // the rectangle being drawn
     const fraction = (event) => {
-      const box = this.#stage.getBoundingClientRect();
+      const box = imageBox(this.#stage);
       const clamp = (v) => Math.min(1, Math.max(0, v));
       return { x: clamp((event.clientX - box.left) / box.width), y: clamp((event.clientY - box.top) / box.height) };
     };
+    this.#stage.classList.add("ptz-stage");
     this.#on(this.#stage, "pointerdown", (event) => {
       if (event.target.closest?.("button")) return;
       downAt = performance.now();
+      start = { clientX: event.clientX, clientY: event.clientY };
+      this.#stage.setPointerCapture?.(event.pointerId);
       const { x, y } = fraction(event);
       holdTimer = setTimeout(() => {
+        start = null;
         moving = true; // speed grows with the distance from the centre (LIVE-5)
         this.#ptz({ action: "move", pan: round((x - 0.5) * 2), tilt: round((0.5 - y) * 2), zoom: 0 });
       }, CLICK_MS);
     });
+    this.#on(this.#stage, "pointermove", (event) => {
+      if (!start || moving) return;
+      const far = Math.hypot(event.clientX - start.clientX, event.clientY - start.clientY);
+      if (!drag && far < DRAG_PX) return;
+      clearTimeout(holdTimer); // a drag, not a hold
+      drag ??= this.#dragBox();
+      drag.show(start, event);
+    });
     this.#on(this.#stage, "pointerup", (event) => {
       clearTimeout(holdTimer);
-      if (moving) {
+      if (drag) {
+        const a = fraction(start);
+        const b = fraction(event);
+        drag.remove();
+        drag = null;
+        const x = round4(Math.min(a.x, b.x));
+        const y = round4(Math.min(a.y, b.y));
+        const w = inside(x, round4(Math.max(a.x, b.x) - x));
+        const h = inside(y, round4(Math.max(a.y, b.y) - y));
+        if (w > 0 && h > 0) this.#ptz({ action: "area_zoom", x, y, w, h });
+      } else if (moving) {
         moving = false;
         this.#ptz({ action: "stop" });
       } else if (downAt && performance.now() - downAt < CLICK_MS) {
         this.#ptz({ action: "centre", ...fraction(event) });
       }
       downAt = 0;
+      start = null;
+    });
+    this.#on(this.#stage, "pointercancel", () => {
+      clearTimeout(holdTimer);
+      drag?.remove();
+      drag = null;
+      start = null;
+      downAt = 0;
+      if (moving) {
+        moving = false;
+        this.#ptz({ action: "stop" });
+      }
     });
     this.#on(
       this.#stage,
@@ -168,6 +206,23 @@ export class PtzPanel {
       },
       { passive: false },
     );
+  }
+
+  /** The rectangle drawn over the video while dragging. */
+  #dragBox() {
+    const node = el("div", { class: "zoom-rect", "aria-hidden": "true" });
+    this.#stage.append(node);
+    const stage = this.#stage;
+    return {
+      show(from, to) {
+        const box = stage.getBoundingClientRect();
+        node.style.left = `${Math.min(from.clientX, to.clientX) - box.left}px`;
+        node.style.top = `${Math.min(from.clientY, to.clientY) - box.top}px`;
+        node.style.width = `${Math.abs(to.clientX - from.clientX)}px`;
+        node.style.height = `${Math.abs(to.clientY - from.clientY)}px`;
+      },
+      remove: () => node.remove(),
+    };
   }
 
   #buildPresets() {
@@ -229,6 +284,29 @@ export class PtzPanel {
     const state = await this.#send("PATCH", "/imaging", { brightness: value });
     if (state) this.#imaging = state;
   }
+}
+
+/** The displayed image inside the stage: the video's content box (object-fit: contain), or the
+ * stage itself before the first frame says how large the image is. */
+function imageBox(stage) {
+  const video = stage.querySelector("video");
+  const box = (video ?? stage).getBoundingClientRect();
+  const vw = video?.videoWidth ?? 0;
+  const vh = video?.videoHeight ?? 0;
+  if (!vw || !vh || !box.width || !box.height) return box;
+  const scale = Math.min(box.width / vw, box.height / vh);
+  const width = vw * scale;
+  const height = vh * scale;
+  return { left: box.left + (box.width - width) / 2, top: box.top + (box.height - height) / 2, width, height };
+}
+
+function round4(v) {
+  return Math.round(v * 10000) / 10000;
+}
+
+/** ``size`` trimmed so that ``start + size`` stays within the image despite rounding. */
+function inside(start, size) {
+  return start + size > 1 ? round4(size - 0.0001) : size;
 }
 
 function round(v) {
