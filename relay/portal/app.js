@@ -67,6 +67,7 @@ const cameras = new CamerasView();
 const single = new SingleView();
 const page = new PageView();
 const navUsers = document.getElementById("nav-users");
+const settingsLink = document.getElementById("camera-settings-link");
 let account = null;
 let current = null;
 
@@ -93,6 +94,8 @@ function route() {
   }
   topbar.hidden = false;
   navUsers.hidden = account.role !== "subscriber";
+  // PATCH /api/v1/devices renames only the account's own sites and cameras (CAM-1).
+  settingsLink.hidden = account.role !== "subscriber";
   if (account.must_change_password) {
     showView(page, () => initialPasswordPage(passwordChanged));
     return;
