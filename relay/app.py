@@ -20,6 +20,8 @@ from relay.web import (
     commands,
     devices,
     enroll,
+    favorites,
+    folders,
     history,
     media,
     openapi,
@@ -41,6 +43,6 @@ def create_app(settings: RelaySettings, store: Store) -> web.Application:
     app[AUTH_KEY] = Auth(settings, store)
     app[STREAMS_KEY] = StreamRegistry()
     areas = (auth, accounts, cameras, commands, devices, enroll, history, media, openapi, portal)
-    for area in (*areas, users):
+    for area in (*areas, users, folders, favorites):
         area.setup_routes(app)
     return app

@@ -54,6 +54,13 @@ class Code(IntEnum):
     SHARE_LIMIT = 91013  # CAM-2: a camera is shared with at most 10 users
     LINK_INVALID = 91014  # USER-1/USER-5: confirmation link unknown, used or expired
     PASSWORD_CHANGE_REQUIRED = 91015  # USER-6: the initial password must be changed first
+    # ORG-1/ORG-2 (folders, favorites): the manual states these limits but gives them no code;
+    # a block of their own (91101…) so parallel work on other areas cannot collide with it.
+    FOLDER_DEPTH = 91101  # ORG-1: folders are at most 3 levels deep
+    FOLDER_LIMIT = 91102  # ORG-1: at most 100 sub-folders in one folder (or at the top level)
+    FAVORITE_LIMIT = 91103  # ORG-2: at most 50 favorite groups per viewer
+    FAVORITE_DUPLICATE = 91104  # ORG-2: a camera at most once per favorite group
+    LAYOUT_FULL = 91105  # ORG-2: more cameras than the group's layout holds (manual 5.5.5)
 
 
 class ApiError(Exception):
@@ -198,6 +205,12 @@ class ApiError(Exception):
             Code.PASSWORD_CHANGE_REQUIRED,
             "Please change the initial password before using the service.",
         )
+
+    @classmethod
+    def org_limit(cls, code: Code, message: str) -> ApiError:
+        """400 (depth, layout) or 409 (count, duplicate) with one of the ORG codes 91101…."""
+        status = 400 if code in (Code.FOLDER_DEPTH, Code.LAYOUT_FULL) else 409
+        return cls(status, code, message)
 
     @classmethod
     def grant_invalid(cls) -> ApiError:

@@ -262,3 +262,72 @@ password_resets = Table(
     Column("expires_at", UtcDateTime, nullable=False),
     Column("attempts", Integer, nullable=False),
 )
+
+# -- folders and favorites (migration 0006) -----------------------------------------------------
+
+ORG_NAME = 64  # folders.name, favorite_groups.name (the API allows 32; room for later)
+
+#: ORG-1: a subscriber's folder tree. ``depth`` is 1 for a top-level folder; the limit of three
+#: levels is also a CHECK, so no write path can build a fourth. Deleting a folder deletes its
+#: sub-folders (cascade) and, through ``folder_devices``, unassigns their devices.
+folders = Table(
+    "folders",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("owner_id", String(ID), ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    Column("parent_id", String(ID), ForeignKey("folders.id", ondelete="CASCADE"), nullable=True),
+    Column("name", String(ORG_NAME), nullable=False),
+    Column("depth", Integer, nullable=False),
+    Column("position", Integer, nullable=False),
+    CheckConstraint("depth BETWEEN 1 AND 3", name="depth"),
+    Index("ix_folders_owner_id_parent_id", "owner_id", "parent_id"),
+)
+
+#: ORG-1: a device (site) is in at most one folder: the device id is the primary key.
+folder_devices = Table(
+    "folder_devices",
+    metadata,
+    Column("device_id", String(ID), ForeignKey("devices.id", ondelete="CASCADE"), primary_key=True),
+    Column("folder_id", String(ID), ForeignKey("folders.id", ondelete="CASCADE"), nullable=False),
+    Index("ix_folder_devices_folder_id", "folder_id"),
+)
+
+#: ORG-2: favorite groups are per viewer (a shared user has their own); one may be the start page.
+favorite_groups = Table(
+    "favorite_groups",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column(
+        "account_id",
+        String(ID),
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("name", String(ORG_NAME), nullable=False),
+    Column("layout", String(8), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("start_page", Boolean, nullable=False, server_default=false()),
+    CheckConstraint("layout IN ('4', '9', '12', '16', '30', 'custom')", name="layout"),
+)
+
+#: ORG-2: a camera at most once per group (the primary key). ``slot`` is the tile of a split
+#: layout (0-based) or the stacking order of a custom one; x/y/w/h place a custom tile in
+#: thousandths of the canvas (NULL for split layouts).
+favorite_cameras = Table(
+    "favorite_cameras",
+    metadata,
+    Column(
+        "group_id",
+        String(ID),
+        ForeignKey("favorite_groups.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("camera_id", String(ID), ForeignKey("cameras.id", ondelete="CASCADE"), primary_key=True),
+    Column("slot", Integer, nullable=False),
+    Column("x", Integer, nullable=True),
+    Column("y", Integer, nullable=True),
+    Column("w", Integer, nullable=True),
+    Column("h", Integer, nullable=True),
+    Index("ix_favorite_cameras_camera_id", "camera_id"),
+)

@@ -32,6 +32,10 @@ TABLES = {
     "camera_shares",
     "email_tokens",
     "password_resets",
+    "folders",
+    "folder_devices",
+    "favorite_groups",
+    "favorite_cameras",
 }
 
 
