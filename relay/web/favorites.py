@@ -1,7 +1,8 @@
 """Favorite groups (ORG-2, manual 5.5): each viewer's own (a shared user has theirs, separate from
 the subscriber's), up to 50, each with a layout (4/9/12/16/30-split or custom: free position and
 size) and cameras, a camera at most once per group; rename, change layout, reorder, delete, and
-one group as the start page.
+one group as the start page. The subscriber can share a group's cameras with shared users
+(manual 5.5.11: adds shares, never removes them).
 
 Only cameras the viewer may see go in: each is checked with :func:`relay.web.authz.check_camera`
 (the live permission, read from the store; deny by default), so a camera not shared with a shared
@@ -30,8 +31,8 @@ from relay.store.organise import (
     Tile,
 )
 from relay.web.auth import require_viewer
-from relay.web.authz import check_camera
-from relay.web.keys import STORE_KEY
+from relay.web.authz import check_camera, require_subscriber
+from relay.web.keys import AUTH_KEY, SETTINGS_KEY, STORE_KEY
 from relay.web.openapi import api_route
 from relay.web.schemas import FIELD_MAX, In, json_out, read_json
 
@@ -333,6 +334,58 @@ async def put_favorite_cameras(request: web.Request) -> web.Response:
         raise ApiError.not_found("favorite")
     account = await _account(request, viewer)
     return json_out(await _group_out(request, account, group_id))
+
+
+class ShareIn(In):
+    """The shared users (ids) who get the group's cameras."""
+
+    users: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class ShareOut(BaseModel):
+    """Which cameras were shared with whom (each user's complete share list after it)."""
+
+    cameras: list[str]
+    users: dict[str, list[str]]
+
+
+@api_route(
+    routes,
+    "POST",
+    f"{FAVORITES}/{{group_id}}/share",
+    summary="Share a favorite group's cameras with shared users (subscriber only; adds to their "
+    "shares, never removes; at most 10 users per camera: 91013) (ORG-2, manual 5.5.11)",
+    request=ShareIn,
+    response=ShareOut,
+)
+async def share_favorite(request: web.Request) -> web.Response:
+    """404 for a user who is not the subscriber's; each user's shares change atomically (the
+    per-camera limit is checked under the subscriber's row lock), users one after another."""
+    owner = await require_subscriber(request)
+    body = await read_json(request, ShareIn)
+    account = await _account(request, owner)
+    group = await organise(request).favorite(account, request.match_info["group_id"])
+    if group is None:
+        raise ApiError.not_found("favorite")
+    cameras = [t.camera_id for t in group.tiles]
+    accounts = request.app[AUTH_KEY].accounts
+    current: dict[str, list[str]] = {}
+    for user_id in dict.fromkeys(body.users):
+        found = await accounts.shared_user(owner.account_id, user_id)
+        if found is None:
+            raise ApiError.not_found("user")
+        current[user_id] = found[1]
+    limit = request.app[SETTINGS_KEY].max_users_per_camera
+    out: dict[str, list[str]] = {}
+    for user_id, shared in current.items():
+        wanted = sorted(set(shared) | set(cameras))
+        result = await accounts.set_shares(owner.account_id, user_id, wanted, per_camera=limit)
+        if result == "limit":
+            raise ApiError.share_limit(limit)
+        if result == "not_found":
+            raise ApiError.not_found("user")
+        out[user_id] = wanted
+    return json_out(ShareOut(cameras=cameras, users=out))
 
 
 @api_route(

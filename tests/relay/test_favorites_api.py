@@ -218,3 +218,60 @@ async def test_shared_users_have_their_own_groups_of_shared_cameras_only(
     assert [g["name"] for g in owner_groups] == ["Owner's"]
     resp = await client.get(f"{FAVORITES}/{owner_groups[0]['id']}", headers=bearer(user))
     assert await error_of(resp) == (404, 91007)
+
+
+# spec: ORG-2, CAM-2
+async def test_the_subscriber_shares_a_groups_cameras(
+    client: Client, store: Store, sign_up: Callable[..., Any], login: Callable[..., Any]
+) -> None:
+    owner_id, token = await _owner(client, sign_up, login)
+    _, cams = await site(store, owner_id, "Site", cameras=3)
+    group = (await _group(client, token, "Entrance", "4", _ids(cams[:2])))["id"]
+    user_id, user = await shared_user(client, token, login, 1, [cams[2]])
+    url = f"{FAVORITES}/{group}/share"
+    resp = await client.post(url, json={"users": [user_id]}, headers=bearer(token))
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["users"] == {user_id: sorted(cams)}  # added, nothing removed
+    resp = await client.get(f"/api/v1/users/{user_id}", headers=bearer(token))
+    assert sorted((await resp.json())["cameras"]) == sorted(cams)
+    own = await _group(client, user, "Mine", "4", _ids(cams[:2]))  # now they may add them
+    resp = await client.post(
+        f"{FAVORITES}/{own['id']}/share", json={"users": [user_id]}, headers=bearer(user)
+    )
+    assert await error_of(resp) == (403, 91006)  # subscriber only
+    resp = await client.post(url, json={"users": ["nobody"]}, headers=bearer(token))
+    assert await error_of(resp) == (404, 91007)
+    other_id, other = await _owner(client, sign_up, login, "other@example.com")
+    resp = await client.post(url, json={"users": [user_id]}, headers=bearer(other))
+    assert await error_of(resp) == (404, 91007)
+    assert other_id
+
+
+# spec: ORG-1, ORG-2
+async def test_every_organise_route_is_in_the_openapi_document(client: Client) -> None:
+    doc = await (await client.get("/api/v1/openapi.json")).json()
+    expected = {
+        ("/api/v1/folders", "get"),
+        ("/api/v1/folders", "post"),
+        ("/api/v1/folders", "delete"),
+        ("/api/v1/folders/devices", "get"),
+        ("/api/v1/folders/{folder_id}", "patch"),
+        ("/api/v1/folders/{folder_id}", "delete"),
+        ("/api/v1/folders/{folder_id}/move", "post"),
+        ("/api/v1/folders/{folder_id}/devices/{device_id}", "put"),
+        ("/api/v1/folders/{folder_id}/devices/{device_id}", "delete"),
+        ("/api/v1/favorites", "get"),
+        ("/api/v1/favorites", "post"),
+        ("/api/v1/favorites/order", "post"),
+        ("/api/v1/favorites/{group_id}", "get"),
+        ("/api/v1/favorites/{group_id}", "patch"),
+        ("/api/v1/favorites/{group_id}", "delete"),
+        ("/api/v1/favorites/{group_id}/cameras", "put"),
+        ("/api/v1/favorites/{group_id}/share", "post"),
+    }
+    found = {
+        (p, m) for p, ops in doc["paths"].items() for m in ops if "/api/v1/f" in p and m != "head"
+    }
+    assert found == expected
+    assert "unassigned" in doc["paths"]["/api/v1/folders/{folder_id}"]["delete"]["summary"]
+    assert all(doc["paths"][p][m]["security"] for p, m in expected)
