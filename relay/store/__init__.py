@@ -1,5 +1,6 @@
 """The relay's durable state: schema, migrations and the :class:`Store` of typed queries."""
 
+from relay.store.queries import Clock, utc_now
 from relay.store.rows import (
     AccountRow,
     CameraRow,
@@ -12,7 +13,7 @@ from relay.store.rows import (
     Role,
     SessionRow,
 )
-from relay.store.store import Clock, Store, default_camera_name, open_store, utc_now
+from relay.store.store import Store, default_camera_name, open_store
 
 __all__ = [
     "AccountRow",

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -21,11 +20,11 @@ from typing import Any, Literal
 from sqlalchemy import and_, case, delete, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay import permissions
 from relay.permissions import Group, Permission
-from relay.store.engine import WRITE
+from relay.store.queries import Queries
 from relay.store.rows import AccountRow, CameraRow, DeviceRow, DeviceWithCameras, LoginLock
 from relay.store.schema import (
     accounts,
@@ -38,7 +37,7 @@ from relay.store.schema import (
     permission_groups,
     sessions,
 )
-from relay.store.store import Clock, _account, utc_now
+from relay.store.store import _account
 
 TokenPurpose = Literal["signup", "email_change"]
 
@@ -72,24 +71,8 @@ class ResetAttempt:
     attempts: int
 
 
-class AccountStore:
+class AccountStore(Queries):
     """Queries over accounts' issue-5 state; each method one short transaction."""
-
-    def __init__(self, engine: AsyncEngine, *, clock: Clock = utc_now) -> None:
-        self.engine = engine
-        self.clock = clock
-        self._writer = engine.execution_options(**{WRITE: True})
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction (BEGIN IMMEDIATE on SQLite)."""
-        async with self._writer.begin() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield conn
 
     # -- login lockout (USER-3) ---------------------------------------------------------------
 

@@ -17,20 +17,17 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import Row, and_, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from relay.store.engine import WRITE
+from relay.store.queries import Queries
 from relay.store.schema import commands, devices
 from relay.store.schema import device_events as events_table
-from relay.store.store import Clock, utc_now
 from shared import models
 
 TERMINAL = ("done", "failed", "expired", "unknown_outcome")
@@ -85,24 +82,8 @@ class EventRow:
     received_at: datetime
 
 
-class CommandStore:
+class CommandStore(Queries):
     """Queries over ``commands`` and ``device_events``; each method one short transaction."""
-
-    def __init__(self, engine: AsyncEngine, *, clock: Clock = utc_now) -> None:
-        self.engine = engine
-        self.clock = clock
-        self._writer = engine.execution_options(**{WRITE: True})
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction (BEGIN IMMEDIATE on SQLite)."""
-        async with self._writer.begin() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield conn
 
     # -- commands ----------------------------------------------------------------------------
 

@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal, cast
 
 from sqlalchemy import ColumnElement, and_, delete, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from relay.store.engine import WRITE
+from relay.store.queries import Queries
 from relay.store.rows import AccountRow, DeviceRow
 from relay.store.schema import (
     accounts,
@@ -35,7 +34,6 @@ from relay.store.schema import (
     folder_devices,
     folders,
 )
-from relay.store.store import Clock, utc_now
 
 MAX_DEPTH = 3  # ORG-1 / manual 4.4: folders up to 3 levels deep
 MAX_CHILDREN = 100  # ORG-1 / manual 4.4: up to 100 folders linked to one folder (or the account)
@@ -85,24 +83,8 @@ class FavoriteGroup:
     tiles: tuple[Tile, ...]
 
 
-class OrganiseStore:
+class OrganiseStore(Queries):
     """Folders and favorites; each method one short transaction."""
-
-    def __init__(self, engine: AsyncEngine, *, clock: Clock = utc_now) -> None:
-        self.engine = engine
-        self.clock = clock
-        self._writer = engine.execution_options(**{WRITE: True})
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction (BEGIN IMMEDIATE on SQLite)."""
-        async with self._writer.begin() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        async with self.engine.connect() as conn:
-            yield conn
 
     # -- folders (ORG-1) ----------------------------------------------------------------------
 

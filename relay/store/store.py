@@ -10,18 +10,18 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Row, and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from relay.store import migrate
-from relay.store.engine import WRITE, make_engine
+from relay.store.engine import make_engine
+from relay.store.queries import Clock, Queries, utc_now
 from relay.store.rows import (
     AccountRow,
     CameraRow,
@@ -46,18 +46,11 @@ from relay.store.schema import (
 )
 from shared.models import CameraInventory
 
-Clock = Callable[[], datetime]
-
 NAME_COLUMN = 64  # cameras.name
 FACT_COLUMN = 128  # cameras.model, manufacturer, firmware_version, serial_number
 ADDRESS_COLUMN = 64  # connection_history.address
 #: History reason for a tunnel whose end nobody recorded (its relay was killed, say).
 UNRECORDED_END = "connection lost (relay restarted or lost the tunnel)"
-
-
-def utc_now() -> datetime:
-    """The default clock: now, UTC-aware."""
-    return datetime.now(UTC)
 
 
 def default_camera_name(taken: set[str]) -> str:
@@ -74,33 +67,12 @@ async def open_store(url: str, *, clock: Clock = utc_now) -> Store:
     return Store(make_engine(url), clock=clock)
 
 
-class Store:
+class Store(Queries):
     """All durable relay state. ``clock`` gives every timestamp the store writes or compares."""
-
-    def __init__(self, engine: AsyncEngine, *, clock: Clock = utc_now) -> None:
-        self.engine = engine
-        self.clock = clock
-        self._writer = engine.execution_options(**{WRITE: True})
-
-    def now(self) -> datetime:
-        """The store's idea of now (injectable for tests)."""
-        return self.clock()
 
     async def close(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
-
-    @asynccontextmanager
-    async def _write(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction (BEGIN IMMEDIATE on SQLite), committed on success."""
-        async with self._writer.begin() as conn:
-            yield conn
-
-    @asynccontextmanager
-    async def _read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only connection."""
-        async with self.engine.connect() as conn:
-            yield conn
 
     # -- accounts ---------------------------------------------------------------------------
 
