@@ -14,6 +14,7 @@ from relay.errors import error_middleware
 from relay.settings import RelaySettings
 from relay.store import Store
 from relay.web import (
+    about,
     accounts,
     auth,
     cameras,
@@ -43,6 +44,6 @@ def create_app(settings: RelaySettings, store: Store) -> web.Application:
     app[AUTH_KEY] = Auth(settings, store)
     app[STREAMS_KEY] = StreamRegistry()
     areas = (auth, accounts, cameras, commands, devices, enroll, history, media, openapi, portal)
-    for area in (*areas, users, folders, favorites):
+    for area in (*areas, users, folders, favorites, about):
         area.setup_routes(app)
     return app
