@@ -34,8 +34,16 @@ async def _receive(stream: quic.TunnelStream, done: asyncio.Future[int]) -> None
 
 
 def _on_conn(done: asyncio.Future[int]) -> Callable[[quic.TunnelConnection], None]:
+    """Count what arrives on each new stream; the tasks are kept so none is collected early."""
+    tasks: set[asyncio.Task[None]] = set()
+
+    def on_stream(stream: quic.TunnelStream) -> None:
+        task = asyncio.ensure_future(_receive(stream, done))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
     def on_conn(conn: quic.TunnelConnection) -> None:
-        conn.on_stream = lambda s: asyncio.ensure_future(_receive(s, done)) and None
+        conn.on_stream = on_stream
 
     return on_conn
 

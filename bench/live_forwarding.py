@@ -196,8 +196,10 @@ async def sub_ready(media: CameraMedia) -> None:
 
 
 @contextlib.asynccontextmanager
-async def direct_server(url: str, frags: Path, work: Path, total: int) -> AsyncIterator[int]:
-    """Start the direct server process; yield (port) and its pid via the attribute below."""
+async def direct_server(
+    url: str, frags: Path, work: Path, total: int
+) -> AsyncIterator[tuple[int, int]]:
+    """Start the direct server process; yield (port, pid) — the pid is whose CPU is measured."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -213,9 +215,8 @@ async def direct_server(url: str, frags: Path, work: Path, total: int) -> AsyncI
     line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
     if not line.startswith("READY "):
         raise RuntimeError(f"direct server failed: {line!r}")
-    direct_server.pid = proc.pid  # type: ignore[attr-defined]
     try:
-        yield int(line.split()[1])
+        yield int(line.split()[1]), proc.pid
     finally:
         proc.terminate()
         await proc.wait()
@@ -427,8 +428,7 @@ async def main(args: argparse.Namespace) -> None:
         save_fragments(work / "frags.bin", init, frags)
         results: list[Figures] = []
 
-        async with direct_server(url, work / "frags.bin", work, total) as port:
-            pid = direct_server.pid  # type: ignore[attr-defined]
+        async with direct_server(url, work / "frags.bin", work, total) as (port, pid):
             ca = work / "direct-tls" / "ca.pem"
             base = f"wss://127.0.0.1:{port}"
             target = Target("direct (no tunnel)", base + "/live", base + "/flood", "", pid, ca)
@@ -440,10 +440,11 @@ async def main(args: argparse.Namespace) -> None:
         try:
             await sub_ready(media)
             site = BenchSite(media, init, frags, total)
-            configs = [("qh3", {}, "relay qh3"), ("aioquic", {}, "relay aioquic")]
-            configs.append(
-                ("qh3", {"RMON_RELAY_WS_COALESCE_BYTES": "1"}, "relay qh3, no coalescing")
-            )
+            configs: list[tuple[str, dict[str, str], str]] = [
+                ("qh3", {}, "relay qh3"),
+                ("aioquic", {}, "relay aioquic"),
+                ("qh3", {"RMON_RELAY_WS_COALESCE_BYTES": "1"}, "relay qh3, no coalescing"),
+            ]
             for core, env, label in configs:
                 async with relay_with_site(core, work, site, env) as (relay, token, cams):
                     wsbase = relay.url.replace("https://", "wss://")
