@@ -188,10 +188,16 @@ class Agent:
         known += [cam.password for cam in self.cameras.values()]
         return known
 
+    def _on_event(self, kind: str, camera: str = "", payload: dict[str, Any] | None = None) -> int:
+        """Spool a camera event and let it raise or end an alarm or error (DEV-4)."""
+        payload = payload or {}
+        self.alarms.observe(kind, camera, payload)
+        return self.events.raise_event(kind, camera, payload)
+
     def _camera_watch(self) -> CameraWatch:
         """Hello/Bye, mDNS, health checks and event subscriptions of the cameras (EVT-1)."""
         return CameraWatch(
-            sink=self.events.raise_event,
+            sink=self._on_event,
             on_found=self._on_announced,
             on_change=self.tunnel.inventory_changed,
             interfaces=self.settings.discovery_interfaces,
