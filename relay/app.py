@@ -16,6 +16,7 @@ from relay.store import Store
 from relay.web import (
     about,
     accounts,
+    announcements,
     auth,
     cameras,
     commands,
@@ -44,6 +45,6 @@ def create_app(settings: RelaySettings, store: Store) -> web.Application:
     app[AUTH_KEY] = Auth(settings, store)
     app[STREAMS_KEY] = StreamRegistry()
     areas = (auth, accounts, cameras, commands, devices, enroll, history, media, openapi, portal)
-    for area in (*areas, users, folders, favorites, about):
+    for area in (*areas, users, folders, favorites, about, announcements):
         area.setup_routes(app)
     return app

@@ -2,6 +2,8 @@
 
 serve           HTTPS portal/API and the QUIC listener for agents on one port number
 account create  create a subscriber account
+message post    publish an announcement to every account (MSG-1)
+message list    list the announcements, newest first
 """
 
 from __future__ import annotations
@@ -46,7 +48,26 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--email", required=True)
     create.add_argument("--name", required=True)
     create.add_argument("--password", help="default: $RMON_RELAY_PASSWORD")
+    _message_parser(sub)
     return parser
+
+
+def _message_parser(sub: Any) -> None:
+    """``message post`` and ``message list`` (MSG-1)."""
+    message = sub.add_parser("message", help="operator announcements (MSG-1)")
+    msg_sub = message.add_subparsers(dest="message_command", required=True)
+    post = msg_sub.add_parser("post", help="publish a message to every account")
+    post.add_argument("--data-dir")
+    post.add_argument(
+        "--kind", required=True, choices=["firmware_available", "maintenance", "other"]
+    )
+    post.add_argument("--title", required=True)
+    post.add_argument("--body", required=True)
+    post.add_argument("--starts", help="maintenance start, ISO 8601 with a zone")
+    post.add_argument("--ends", help="maintenance end, ISO 8601 with a zone")
+    listing = msg_sub.add_parser("list", help="list messages, newest first")
+    listing.add_argument("--data-dir")
+    listing.add_argument("--kind", choices=["firmware_available", "maintenance", "other"])
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -72,6 +93,31 @@ def cmd_account_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_message(args: argparse.Namespace) -> int:
+    """Post a message (print its id) or list them; 2 with the reason on bad input."""
+    from relay.cli_message import (
+        MessageInputError,
+        check_message,
+        format_row,
+        list_messages,
+        post_message,
+    )
+
+    settings = _settings(args)
+    if args.message_command == "list":
+        for row in asyncio.run(list_messages(settings, args.kind)):
+            print(format_row(row))
+        return 0
+    try:
+        message = check_message(args.kind, args.title, args.body, args.starts, args.ends)
+    except MessageInputError as err:
+        print(f"message not posted: {err}", file=sys.stderr)
+        return 2
+    row = asyncio.run(post_message(settings, message))
+    print(f"message posted: {row.id}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rmon-relay`` console script."""
     args = _parser().parse_args(argv)
@@ -81,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("alembic").setLevel(logging.WARNING)  # migration chatter is not news
     if args.command == "serve":
         return cmd_serve(args)
+    if args.command == "message":
+        return cmd_message(args)
     return cmd_account_create(args)
 
 

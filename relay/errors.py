@@ -61,6 +61,8 @@ class Code(IntEnum):
     FAVORITE_LIMIT = 91103  # ORG-2: at most 50 favorite groups per viewer
     FAVORITE_DUPLICATE = 91104  # ORG-2: a camera at most once per favorite group
     LAYOUT_FULL = 91105  # ORG-2: more cameras than the group's layout holds (manual 5.5.5)
+    # MSG-1 (operator announcements): its own block (91150…), clear of ORG's.
+    MESSAGE_NOT_FOUND = 91150  # MSG-1: no message with this id
 
 
 class ApiError(Exception):
@@ -211,6 +213,11 @@ class ApiError(Exception):
         """400 (depth, layout) or 409 (count, duplicate) with one of the ORG codes 91101…."""
         status = 400 if code in (Code.FOLDER_DEPTH, Code.LAYOUT_FULL) else 409
         return cls(status, code, message)
+
+    @classmethod
+    def message_not_found(cls) -> ApiError:
+        """404 / 91150: MSG-1, an unknown message id."""
+        return cls(404, Code.MESSAGE_NOT_FOUND, "No such message.")
 
     @classmethod
     def grant_invalid(cls) -> ApiError:

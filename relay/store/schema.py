@@ -331,3 +331,38 @@ favorite_cameras = Table(
     Column("h", Integer, nullable=True),
     Index("ix_favorite_cameras_camera_id", "camera_id"),
 )
+
+# -- operator announcements (migration 0007) ----------------------------------------------------
+
+MESSAGE_KINDS = ("firmware_available", "maintenance", "other")
+MESSAGE_TITLE = 200
+
+#: MSG-1: announcements from the relay operator to every account (subscribers and shared users).
+#: The id is an integer so equal publication times still sort newest first; a maintenance
+#: notice may carry the window it announces.
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kind", String(32), nullable=False),
+    Column("title", String(MESSAGE_TITLE), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("published_at", UtcDateTime, nullable=False),
+    Column("starts_at", UtcDateTime, nullable=True),
+    Column("ends_at", UtcDateTime, nullable=True),
+    CheckConstraint("kind IN ('firmware_available', 'maintenance', 'other')", name="kind"),
+    Index("ix_messages_kind_published_at", "kind", "published_at"),
+    Index("ix_messages_published_at", "published_at"),
+)
+
+#: MSG-1: read state is per viewer: a row means this account has read that message.
+message_reads = Table(
+    "message_reads",
+    metadata,
+    Column("message_id", Integer, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True),
+    Column(
+        "account_id", String(ID), ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    ),
+    Column("read_at", UtcDateTime, nullable=False),
+    Index("ix_message_reads_account_id", "account_id"),
+)

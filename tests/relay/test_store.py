@@ -36,6 +36,8 @@ TABLES = {
     "folder_devices",
     "favorite_groups",
     "favorite_cameras",
+    "messages",
+    "message_reads",
 }
 
 
