@@ -16,7 +16,7 @@ from aiohttp import web
 
 from relay.app import create_app
 from relay.settings import RelaySettings
-from relay.store import Store, open_store
+from relay.store import Clock, Store, open_store, utc_now
 from relay.tls import TlsFiles, ensure_tls
 from relay.tunnel import fallback
 from relay.tunnel.broker import Broker
@@ -39,8 +39,9 @@ def _ssl_context(tls: TlsFiles) -> ssl.SSLContext:
 class RelayServer:
     """The relay's listeners and the objects they share."""
 
-    def __init__(self, settings: RelaySettings) -> None:
+    def __init__(self, settings: RelaySettings, *, clock: Clock = utc_now) -> None:
         self.settings = settings
+        self.clock = clock  # the store's time (tests pass a fake one to pass timeouts)
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._store: Store | None = None
@@ -50,7 +51,7 @@ class RelayServer:
         """Open the store, make TLS material, bind HTTPS and QUIC; return the port."""
         settings = self.settings
         tls = ensure_tls(settings.tls_dir, _cert_hosts(settings))
-        self._store = store = await open_store(settings.db_url)
+        self._store = store = await open_store(settings.db_url, clock=self.clock)
         self.listener = TunnelListener(settings, store, tls)
         app = create_app(settings, store)
         app[BROKER_KEY] = Broker(self.listener.registry)
