@@ -263,7 +263,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if err.status < 400 or not request.path.startswith("/api/"):
             raise
         api_err = _from_http(err)
-        return web.json_response(api_err.body(), status=api_err.status)
+        response = web.json_response(api_err.body(), status=api_err.status)
+        if "Allow" in err.headers:  # RFC 9110 §15.5.6: a 405 lists the route's methods
+            response.headers["Allow"] = err.headers["Allow"]
+        return response
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         body = {"error": {"code": int(Code.SYSTEM_ERROR), "message": "System error."}}

@@ -56,7 +56,9 @@ async def test_openapi_lists_every_route(client: Client, app: web.Application) -
 
 async def test_error_bodies_for_unknown_routes_and_methods(client: Client) -> None:
     assert await error_of(await client.get("/api/v1/nothing-here")) == (404, 91007)
-    assert await error_of(await client.delete("/api/v1/devices")) == (405, 91008)
+    resp = await client.delete("/api/v1/devices")
+    assert await error_of(resp) == (405, 91008)
+    assert "GET" in resp.headers["Allow"]  # RFC 9110: a 405 says which methods there are
 
 
 @pytest.fixture
