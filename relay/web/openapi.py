@@ -125,7 +125,10 @@ def _operation(
         op["parameters"] = params
     if doc.request is not None:
         schema = _schema(doc.request, components)
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+        # read_json takes a missing body as {}: it is optional when every field has a default.
+        required = any(field.is_required() for field in doc.request.model_fields.values())
+        content = {"application/json": {"schema": schema}}
+        op["requestBody"] = {"required": required, "content": content}
     op["security"] = [{"bearerAuth": []}, {"cookieAuth": []}] if doc.auth else []
     return op
 
