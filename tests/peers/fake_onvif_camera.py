@@ -1,17 +1,33 @@
-"""A FAKE ONVIF camera for what no third-party peer offers: the Events service (PullPoint).
+"""A FAKE ONVIF camera for what no third-party peer offers: Events, Imaging, SystemReboot,
+GetSystemLog (and the Media answers needed to reach them).
 
 This is a test fake, not a camera: ipycam (the real third-party peer, ``tests/peers/ipycam.py``)
-has no Events service (TEST-PEERS.md), so this aiohttp SOAP server answers the calls the
-agent's event and health code makes — GetSystemDateAndTime, GetCapabilities, GetDeviceInformation,
-CreatePullPointSubscription, PullMessages, Renew, Unsubscribe — with real devices' payloads:
-the golden files in ``tests/agent/onvif/golden/events/`` named ``<vendor>_<model>_*.xml``
-(Axis, Hikvision, Dahua, Hanwha), written from published captures, and ``onvif-spec_*.xml``
-written from the ONVIF specification. Only what a real camera would vary per call is rewritten:
-the subscription address, Axis's SubscriptionId, and the times.
+has no Events, Imaging, SystemReboot or GetSystemLog (TEST-PEERS.md), so this aiohttp SOAP server
+answers the calls the agent makes for them with real devices' payloads:
+
+- events (``golden/events/``): GetSystemDateAndTime, GetCapabilities, GetDeviceInformation,
+  CreatePullPointSubscription, PullMessages, Renew, Unsubscribe — ``<vendor>_<model>_*.xml``
+  (Axis, Hikvision, Dahua, Hanwha) written from published captures;
+- control (``golden/control/``): Media GetProfiles/GetStreamUri/GetSnapshotUri, Imaging
+  GetImagingSettings/SetImagingSettings/GetOptions/GetMoveOptions/Move/Stop, Device
+  SystemReboot/GetSystemLog — as the ``model`` answers them (a Hikvision DS-2CD2646G2-IZS with a
+  motorised lens, or an Axis M3045-V with a fixed one, which borrows the Hikvision's media
+  answers); ``onvif-spec_*.xml`` are written from the ONVIF specification.
+
+Only what a real camera would vary per call is rewritten: addresses, Axis's SubscriptionId, the
+times, and the imaging settings it stores (SetImagingSettings changes what GetImagingSettings
+answers next, and values outside GetOptions' ranges get the spec's SettingsInvalid fault).
+
+``ptz="unadvertised"`` plays an old PTZ camera: it answers ContinuousMove, Stop, RelativeMove
+and GotoHomePosition at its device service URL but lists no PTZ service and no PTZConfiguration
+(what LIVE-5's "forced PTZ" is for). With ``ptz="none"`` those get ActionNotSupported.
 
 Test controls: ``push(name)`` queues a vendor's PullMessages answer for the next pull;
-``drop_subscriptions()`` forgets every subscription (what a rebooting camera does); ``hostile``
-answers everything with an attack body; credentials turn on WS-UsernameToken checks.
+``drop_subscriptions()`` forgets every subscription (what a rebooting camera does, and what
+SystemReboot does here); ``hostile`` answers everything with an attack body; credentials turn on
+WS-UsernameToken checks. What the agent did is recorded for tests to check: ``reboots``,
+``log_reads``, ``focus_moves`` (speeds), ``focus_stops``, ``ptz_calls`` (operation names),
+``imaging_value(path)``.
 """
 
 from __future__ import annotations
@@ -26,11 +42,31 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 from aiohttp import web
 from lxml import etree  # type: ignore[import-untyped]
 
 GOLDEN = Path(__file__).resolve().parents[1] / "agent" / "onvif" / "golden" / "events"
+CONTROL_GOLDEN = GOLDEN.parent / "control"
+#: The camera models the control goldens describe; the first also lends the others the answers
+#: they have no file of their own for (capabilities, media, system log).
+MODELS = ("hikvision_ds-2cd2646g2-izs", "axis_m3045-v")
+#: The fake's service paths, by the GetCapabilities element that announces them.
+SERVICE_PATHS = {
+    "Device": "/onvif/device_service",
+    "Events": "/onvif/events",
+    "Imaging": "/onvif/imaging",
+    "Media": "/onvif/media",
+}
+#: ImagingSettings20 names whose choices GetOptions lists under another name.
+_OPTION_NAMES = {"AutoFocusMode": "AutoFocusModes", "IrCutFilter": "IrCutFilterModes"}
+_PTZ_OPS = {
+    "ContinuousMove": "ptz_continuous_move",
+    "Stop": "ptz_stop",
+    "RelativeMove": "ptz_relative_move",
+    "GotoHomePosition": "ptz_goto_home_position",
+}
 VENDORS = {
     "axis": "axis_m3045-v",
     "hikvision": "hikvision_ds-2cd2143g0-i",
@@ -60,6 +96,17 @@ def golden(name: str) -> bytes:
     return (GOLDEN / f"{name}.xml").read_bytes()
 
 
+def control_golden(model: str, operation: str) -> etree._Element:
+    """A control answer of ``model`` (``onvif-spec`` for the spec's), parsed.
+
+    A model without a file for ``operation`` answers as the first model does.
+    """
+    path = CONTROL_GOLDEN / f"{model}_{operation}.xml"
+    if not path.exists():
+        path = CONTROL_GOLDEN / f"{MODELS[0]}_{operation}.xml"
+    return etree.fromstring(path.read_bytes())
+
+
 def _seconds(duration: str, default: float) -> float:
     """An xs:duration such as PT60S or PT1M as seconds (the subset cameras are sent)."""
     match = _DURATION.match(duration.strip())
@@ -77,6 +124,11 @@ class FakeOnvifCamera:
     """The fake's state; ``start()`` serves it on 127.0.0.1 (or ``host``)."""
 
     vendor: str = "hikvision"
+    #: Whose control answers (imaging, reboot, log, media) the fake gives: one of MODELS.
+    model: str = MODELS[0]
+    ptz: Literal["none", "unadvertised"] = "none"
+    #: The RTSP URI GetStreamUri gives ("" = the model's own, on the fake's host, port 554).
+    stream_uri: str = ""
     username: str = ""
     password: str = field(default="", repr=False)
     host: str = "127.0.0.1"
@@ -89,6 +141,12 @@ class FakeOnvifCamera:
     unsubscribes: int = 0
     #: Reference-parameter SubscriptionIds the client echoed (Axis); checked by tests.
     echoed_ids: list[str] = field(default_factory=list)
+    reboots: int = 0
+    log_reads: int = 0
+    focus_moves: list[float] = field(default_factory=list)
+    focus_stops: int = 0
+    ptz_calls: list[str] = field(default_factory=list)
+    _imaging: etree._Element | None = None
     _queue: deque[bytes] = field(default_factory=deque)
     _subs: set[str] = field(default_factory=set)
     _pushed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -101,6 +159,15 @@ class FakeOnvifCamera:
         """Queue a golden PullMessagesResponse (a file name without .xml) for the next pull."""
         self._queue.append(golden(name))
         self._pushed.set()
+
+    def imaging_value(self, path: str) -> str | None:
+        """A stored imaging setting by its ImagingSettings20 path, e.g. ``Exposure/Gain``."""
+        el = self._settings()
+        for local in path.split("/"):
+            el = next(el.iterchildren(f"{{*}}{local}"), None)
+            if el is None:
+                return None
+        return str(el.text)
 
     def drop_subscriptions(self) -> None:
         """Forget every subscription, as a camera does when it reboots."""
@@ -128,6 +195,8 @@ class FakeOnvifCamera:
         app.router.add_post("/onvif/device_service", self._device)
         app.router.add_post("/onvif/events", self._events)
         app.router.add_post("/onvif/subscription/{sid}", self._subscription)
+        app.router.add_post("/onvif/media", self._media)
+        app.router.add_post("/onvif/imaging", self._imaging_service)
         self._runner = web.AppRunner(app)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -176,15 +245,135 @@ class FakeOnvifCamera:
         if isinstance(parsed, web.Response):
             return parsed
         op, _ = parsed
-        if op == "GetSystemDateAndTime":
-            return self._soap(self._date_and_time())
-        if op == "GetCapabilities":
-            doc = etree.fromstring(golden("onvif-spec_get_capabilities_events"))
-            next(doc.iter("{*}XAddr")).text = f"{self.base}/onvif/events"
-            return self._soap(etree.tostring(doc))
-        if op == "GetDeviceInformation":
-            return self._soap(golden("onvif-spec_get_device_information"))
+        answers: dict[str, Callable[[], web.Response]] = {
+            "GetSystemDateAndTime": lambda: self._soap(self._date_and_time()),
+            "GetCapabilities": lambda: self._soap(self._capabilities()),
+            "GetDeviceInformation": lambda: self._answer("get_device_information"),
+            "SystemReboot": self._reboot,
+            "GetSystemLog": self._system_log,
+        }
+        if op in answers:
+            return answers[op]()
+        if op in _PTZ_OPS:
+            return self._ptz(op)
         return self._soap(golden("onvif-spec_fault_resource_unknown"), status=400)
+
+    def _reboot(self) -> web.Response:
+        """SystemReboot: counted, and the subscriptions are gone as after a real reboot."""
+        self.reboots += 1
+        self.drop_subscriptions()
+        return self._answer("system_reboot")
+
+    def _system_log(self) -> web.Response:
+        self.log_reads += 1
+        return self._answer("get_system_log")
+
+    def _answer(self, operation: str, model: str = "") -> web.Response:
+        """The model's (or the spec's) golden answer to ``operation``."""
+        return self._soap(etree.tostring(control_golden(model or self.model, operation)))
+
+    def _fault(self, name: str) -> web.Response:
+        """A spec fault; real cameras send them with HTTP 400 (Sender) or 500 (Receiver)."""
+        doc = control_golden("onvif-spec", f"fault_{name}")
+        receiver = "Receiver" in (next(doc.iter("{*}Value")).text or "")
+        return self._soap(etree.tostring(doc), status=500 if receiver else 400)
+
+    def _capabilities(self) -> bytes:
+        """The model's GetCapabilities, pointing at the fake's services (no Analytics)."""
+        doc = control_golden(self.model, "get_capabilities")
+        caps = next(doc.iter("{*}Capabilities"))
+        for service in list(caps):
+            path = SERVICE_PATHS.get(etree.QName(service).localname)
+            if path is None:
+                caps.remove(service)
+            else:
+                next(service.iterchildren("{*}XAddr")).text = self.base + path
+        return bytes(etree.tostring(doc))
+
+    def _ptz(self, op: str) -> web.Response:
+        """An old PTZ camera's answer at its device service; ActionNotSupported without PTZ."""
+        if self.ptz == "none":
+            return self._fault("action_not_supported")
+        self.ptz_calls.append(op)
+        return self._answer(_PTZ_OPS[op], "onvif-spec")
+
+    # --- media and imaging ----------------------------------------------------------------------
+
+    async def _media(self, request: web.Request) -> web.Response:
+        parsed = await self._parse(request)
+        if isinstance(parsed, web.Response):
+            return parsed
+        op, _ = parsed
+        if op == "GetProfiles":
+            return self._answer("get_profiles")
+        if op in {"GetStreamUri", "GetSnapshotUri"}:
+            return self._soap(self._media_uri(op))
+        return self._fault("action_not_supported")
+
+    def _media_uri(self, op: str) -> bytes:
+        """The model's URI answer with the camera's address made the fake's."""
+        doc = control_golden(
+            self.model, "get_stream_uri" if op == "GetStreamUri" else "get_snapshot_uri"
+        )
+        uri = next(doc.iter("{*}Uri"))
+        if op == "GetStreamUri" and self.stream_uri:
+            uri.text = self.stream_uri
+        else:
+            uri.text = re.sub(r"//[^/:]+", f"//{self.host}", uri.text or "", count=1)
+        return bytes(etree.tostring(doc))
+
+    def _settings(self) -> etree._Element:
+        """The stored ImagingSettings (the model's until something is set)."""
+        if self._imaging is None:
+            doc = control_golden(self.model, "get_imaging_settings")
+            self._imaging = next(doc.iter("{*}ImagingSettings"))
+        return self._imaging
+
+    async def _imaging_service(self, request: web.Request) -> web.Response:
+        parsed = await self._parse(request)
+        if isinstance(parsed, web.Response):
+            return parsed
+        op, root = parsed
+        if _text(root, "VideoSourceToken") != "VideoSource_1":
+            return self._fault("no_imaging_for_source")
+        return self._imaging_op(op, root)
+
+    def _imaging_op(self, op: str, root: etree._Element) -> web.Response:
+        if op in {"GetOptions", "GetMoveOptions"}:
+            return self._answer("get_options" if op == "GetOptions" else "get_move_options")
+        if op in {"Move", "Stop"}:
+            return self._focus(op, root)
+        if op == "SetImagingSettings":
+            return self._set_imaging(next(root.iter("{*}ImagingSettings")))
+        if op == "GetImagingSettings":
+            return self._get_imaging()
+        return self._fault("action_not_supported")
+
+    def _get_imaging(self) -> web.Response:
+        """The model's GetImagingSettings answer holding the stored settings."""
+        doc = control_golden(self.model, "get_imaging_settings")
+        holder = next(doc.iter("{*}ImagingSettings"))
+        holder.getparent().replace(holder, _copy(self._settings()))
+        return self._soap(etree.tostring(doc))
+
+    def _set_imaging(self, wanted: etree._Element) -> web.Response:
+        """Check every value against GetOptions, then store them all (or none)."""
+        options = next(control_golden(self.model, "get_options").iter("{*}ImagingOptions"))
+        if not _valid(wanted, options):
+            return self._fault("settings_invalid")
+        _merge(self._settings(), wanted)
+        return self._answer("set_imaging_settings", "onvif-spec")
+
+    def _focus(self, op: str, root: etree._Element) -> web.Response:
+        """Continuous focus moves and their stop, on a model whose lens moves."""
+        moves = control_golden(self.model, "get_move_options")
+        if next(moves.iter("{*}Continuous"), None) is None:
+            return self._fault("action_not_supported")
+        if op == "Stop":
+            self.focus_stops += 1
+            return self._answer("imaging_stop", "onvif-spec")
+        self.focus_moves.append(float(_text(root, "Speed") or 0))
+        return self._answer("imaging_move", "onvif-spec")
 
     def _date_and_time(self) -> bytes:
         """GetSystemDateAndTime with the fake's (possibly wrong) clock."""
@@ -257,6 +446,58 @@ class FakeOnvifCamera:
         doc = etree.fromstring(body)
         self._set_times(doc, 60.0)
         return self._soap(etree.tostring(doc, xml_declaration=True, encoding="UTF-8"))
+
+
+def _copy(el: etree._Element) -> etree._Element:
+    return etree.fromstring(etree.tostring(el))
+
+
+def _valid(wanted: etree._Element, options: etree._Element) -> bool:
+    """Whether every leaf of ``wanted`` lies in the range or among the choices GetOptions gives.
+
+    A leaf GetOptions says nothing about is accepted, as cameras do.
+    """
+    for leaf in wanted.iter("{*}*"):
+        if len(leaf) or leaf is wanted or not (leaf.text or "").strip():
+            continue
+        names = [etree.QName(leaf).localname]
+        for parent in leaf.iterancestors():
+            if parent is wanted:
+                break
+            names.insert(0, etree.QName(parent).localname)
+        if not _allowed(options, names, (leaf.text or "").strip()):
+            return False
+    return True
+
+
+def _allowed(options: etree._Element, names: list[str], value: str) -> bool:
+    """One value against the option at ``names`` (a Min/Max range or a list of choices)."""
+    parent = options
+    for local in names[:-1]:
+        parent = next(parent.iterchildren(f"{{*}}{local}"), None)
+        if parent is None:
+            return True
+    last = _OPTION_NAMES.get(names[-1], names[-1])
+    found = list(parent.iterchildren(f"{{*}}{last}"))
+    if not found:
+        return True
+    low, high = found[0].find("{*}Min"), found[0].find("{*}Max")
+    if low is not None and high is not None:
+        return float(low.text or 0) <= float(value) <= float(high.text or 0)
+    return value in {(c.text or "").strip() for c in found}
+
+
+def _merge(stored: etree._Element, wanted: etree._Element) -> None:
+    """Copy ``wanted``'s leaves into ``stored`` (a field the camera lacks is appended)."""
+    for child in wanted:
+        local = etree.QName(child).localname
+        mine = next(stored.iterchildren(f"{{*}}{local}"), None)
+        if mine is None:
+            stored.append(_copy(child))
+        elif len(child):
+            _merge(mine, child)
+        else:
+            mine.text = child.text
 
 
 def _text(root: etree._Element, local: str) -> str | None:

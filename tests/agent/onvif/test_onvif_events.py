@@ -303,7 +303,7 @@ async def test_hostile_camera_refused_and_agent_keeps_serving(
                 await soap.call(session, soap.Endpoint(evil.xaddr), "x", body, None, timeout=5)
             assert time.monotonic() - start < 2.0
             root = await soap.call(session, soap.Endpoint(axis.xaddr), "x", body, None, timeout=5)
-            assert soap.first_text(root, "Manufacturer") == "ONVIF"
+            assert soap.first_text(root, "Manufacturer") == "HIKVISION"
     finally:
         await evil.stop()
 
