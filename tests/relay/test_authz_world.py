@@ -7,13 +7,14 @@ agent is connected, so "allowed" means getting past authorisation (the site-offl
 200 where the route answers from the store) and "denied" means 404 or 403.
 
 Endpoints per (viewer, camera): the device listing (must list exactly the visible cameras),
-snapshot, the live WebSocket handshake, camera detail (live permission), PTZ (camera control),
-imaging (camera settings), and a device command naming the camera (device management:
-subscribers only). All 202 viewers check the listing, which covers every (viewer, camera)
-pair for it. The six per-camera routes are tried on every camera of BOTH subscribers by a
-seeded sample: 4 shared users from every (subscriber, group) cell (32) plus both subscribers.
-The full product (202 x 54 x 6 ≈ 65 000 requests) took over two minutes on two shared cores;
-the sample (~11 000) keeps the run near 40 s and is the same on every run (fixed seed).
+snapshot, the live WebSocket handshake, camera detail (live permission), PTZ and the preset list
+(camera control), imaging (camera settings), and a device command naming the camera and the
+site's log (device management: subscribers only). All 202 viewers check the listing, which
+covers every (viewer, camera) pair for it. The eight per-camera routes are tried on every camera
+of BOTH subscribers by a seeded sample: 4 shared users from every (subscriber, group) cell (32)
+plus both subscribers. The full product (202 x 54 x 8 ≈ 87 000 requests) would take minutes on
+two shared cores; the sample (~15 000) keeps the run near a minute and is the same on every run
+(fixed seed).
 """
 
 from __future__ import annotations
@@ -260,6 +261,8 @@ async def _store_routes(client: Client, v: Viewer, camera: str, world: World, ta
     body = {"kind": "restart", "args": {"camera": camera}, "deadline_s": 1}
     resp = await client.post(f"/api/v1/devices/{device}/commands", json=body, headers=h)
     tally.check(f"command {camera}", _allowed(v, camera, Permission.DEVICE_MANAGEMENT), resp.status)
+    resp = await client.get(f"/api/v1/devices/{device}/logs?type=error", headers=h)
+    tally.check(f"logs {device}", _allowed(v, camera, Permission.DEVICE_MANAGEMENT), resp.status)
 
 
 async def _site_routes(client: Client, v: Viewer, camera: str, tally: Tally) -> None:
@@ -269,6 +272,8 @@ async def _site_routes(client: Client, v: Viewer, camera: str, tally: Tally) -> 
     tally.check(f"snapshot {camera}", _allowed(v, camera, Permission.LIVE), resp.status)
     resp = await client.get(f"/api/v1/cameras/{camera}/imaging", headers=h)
     tally.check(f"imaging {camera}", _allowed(v, camera, Permission.CAMERA_SETTINGS), resp.status)
+    resp = await client.get(f"/api/v1/cameras/{camera}/presets", headers=h)
+    tally.check(f"presets {camera}", _allowed(v, camera, Permission.CAMERA_CONTROL), resp.status)
     try:
         ws = await client.ws_connect(f"/api/v1/cameras/{camera}/live", headers=h)
     except aiohttp.WSServerHandshakeError as err:
