@@ -37,8 +37,9 @@ import base64
 import contextlib
 import hashlib
 import re
+import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -446,6 +447,23 @@ class FakeOnvifCamera:
         doc = etree.fromstring(body)
         self._set_times(doc, 60.0)
         return self._soap(etree.tostring(doc, xml_declaration=True, encoding="UTF-8"))
+
+
+@contextlib.contextmanager
+def serving_in_thread(cam: FakeOnvifCamera, timeout: float = 10.0) -> Iterator[FakeOnvifCamera]:
+    """Serve ``cam`` from an event loop of its own thread, for tests whose own thread blocks
+    (the e2e tests call the relay with urllib while the agent, a subprocess, calls the fake)."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="fake-onvif-camera", daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(cam.start(), loop).result(timeout)
+        yield cam
+    finally:
+        asyncio.run_coroutine_threadsafe(cam.stop(), loop).result(timeout)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout)
+        loop.close()
 
 
 def _copy(el: etree._Element) -> etree._Element:
