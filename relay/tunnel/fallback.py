@@ -13,13 +13,24 @@ from aiohttp import web
 
 from relay.errors import ApiError
 from relay.tunnel.listener import TunnelListener
+from relay.web.openapi import api_route
 from shared import tcp
 
 log = logging.getLogger(__name__)
 
 LISTENER_KEY = web.AppKey("tunnel_listener", TunnelListener)
+routes = web.RouteTableDef()
 
 
+@api_route(
+    routes,
+    "GET",
+    tcp.TUNNEL_PATH,
+    summary="Agents only: the tunnel over TLS/TCP when UDP is blocked — a WebSocket (subprotocol "
+    "rmon/1) carrying the QUIC tunnel's frames; the device proves its key inside (docs/tunnel.md)",
+    responses={"101": "WebSocket upgrade"},
+    auth=False,
+)
 async def tunnel(request: web.Request) -> web.StreamResponse:
     """Upgrade, hand the connection to the listener, read it until it ends."""
     listener = request.app[LISTENER_KEY]
@@ -37,4 +48,4 @@ async def tunnel(request: web.Request) -> web.StreamResponse:
 def setup_routes(app: web.Application, listener: TunnelListener) -> None:
     """Register the fallback endpoint (agents only: the device proof happens inside)."""
     app[LISTENER_KEY] = listener
-    app.router.add_get(tcp.TUNNEL_PATH, tunnel)
+    app.router.add_routes(routes)

@@ -173,3 +173,6 @@ async def test_garbage_on_the_fallback_socket_is_a_protocol_error_not_a_crash(
             f"https://127.0.0.1:{relay.port}/api/v1/openapi.json", ssl=ctx
         ) as still_up:
             assert still_up.status == 200
+            tunnel_op = (await still_up.json())["paths"][tcp.TUNNEL_PATH]["get"]
+    assert "101" in tunnel_op["responses"]
+    assert tunnel_op["security"] == []  # agents prove their key inside, not with a session
