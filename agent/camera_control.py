@@ -204,23 +204,28 @@ class CameraControl:
         """Move, stop, home, focus or zoom to a rectangle."""
         args = _args(models.PtzArgs, request)
         sess = self.session(cam)
+        forced = args.forced
         if args.action == "move":
-            await sess.continuous_move(args.pan, args.tilt, args.zoom)
+            await sess.continuous_move(args.pan, args.tilt, args.zoom, forced=forced)
         elif args.action == "stop":
-            await sess.stop()
+            await sess.stop(forced=forced)
         elif args.action == "home":
-            await self._home(sess, cam)
+            await self._home(sess, cam, forced=forced)
         elif args.action == "focus":
             await sess.focus(args.mode)
         else:  # area_zoom, centre
-            await sess.relative_move(*area_zoom_translation(args))
+            await sess.relative_move(*area_zoom_translation(args), forced=forced)
         return {"ok": True}
 
-    async def _home(self, sess: ControlSession, cam: ControlledCamera) -> None:
+    async def _home(
+        self, sess: ControlSession, cam: ControlledCamera, *, forced: bool = False
+    ) -> None:
         """GotoHomePosition, or preset 1 on cameras without a home position (LIVE-5)."""
         try:
-            await sess.goto_home()
+            await sess.goto_home(forced=forced)
         except OnvifUnsupported:
+            if forced:  # the camera itself refused: it has no PTZ to force
+                raise
             self.slots.reconcile(cam.local_id, await sess.presets())
             token = self.slots.token(cam.local_id, 1)
             if not token:

@@ -258,7 +258,9 @@ class PtzArgs(Message):
     """``ptz`` request: continuous move (speeds), stop, home, focus, zoom to a rectangle, centre.
 
     ``x, y, w, h`` of ``area_zoom`` are fractions of the image from its top-left corner;
-    ``centre`` brings the point ``x, y`` to the middle (LIVE-5 click to centre).
+    ``centre`` brings the point ``x, y`` to the middle (LIVE-5 click to centre). ``forced``
+    sends PTZ to a camera that did not report PTZ (LIVE-5 "forced PTZ" for old cameras); older
+    agents ignore it (extra fields are ignored).
     """
 
     action: Literal["move", "stop", "home", "focus", "area_zoom", "centre"]
@@ -270,6 +272,7 @@ class PtzArgs(Message):
     y: Fraction = 0.0
     w: Fraction = 1.0
     h: Fraction = 1.0
+    forced: bool = False
 
 
 class PresetArgs(Message):

@@ -8,6 +8,13 @@ session is dropped after a transport failure and rebuilt by the next call.
 Like ``agent.onvif.client`` this is the ONVIF boundary: zeep objects become the dataclasses of
 ``agent.onvif.models`` here, and every library exception is wrapped into ``agent.onvif.errors``.
 A service the camera lacks is a capability set to false; calling it raises ``OnvifUnsupported``.
+
+"Forced PTZ" (LIVE-5, manual 5.3.12: "if you are using an old PTZ camera") is the exception: the
+PTZ calls take ``forced=True`` and are sent even though the camera did not list a PTZ service or
+give its profile a PTZ configuration, as old firmwares do. They go to the PTZ XAddr if one was
+listed, else to the device service URL (early ONVIF cameras serve every service there), with
+the control profile's token. A camera that really has no PTZ refuses, and that refusal is the
+answer ("it does not work for non-PTZ cameras").
 """
 
 from __future__ import annotations
@@ -111,32 +118,37 @@ class ControlSession:
 
     # --- PTZ
 
-    async def continuous_move(self, pan: float, tilt: float, zoom: float) -> None:
+    async def continuous_move(
+        self, pan: float, tilt: float, zoom: float, *, forced: bool = False
+    ) -> None:
         """Move at the given speeds (-1..1) until ``stop`` (LIVE-5 press-and-hold)."""
         velocity = {"PanTilt": {"x": pan, "y": tilt}, "Zoom": {"x": zoom}}
-        await self._ptz("ContinuousMove", Velocity=velocity)
+        await self._ptz("ContinuousMove", forced=forced, Velocity=velocity)
 
-    async def stop(self) -> None:
+    async def stop(self, *, forced: bool = False) -> None:
         """Stop pan, tilt and zoom, and a running focus move where the camera has one."""
         conn = await self._connected()
-        if conn.ptz is None and not conn.focus:
+        ptz = conn.ptz is not None or forced
+        if not ptz and not conn.focus:
             raise OnvifUnsupported(f"ONVIF {redact(self.xaddr)}: nothing to stop")
-        if conn.ptz is not None:
-            await self._ptz("Stop", PanTilt=True, Zoom=True)
+        if ptz:
+            await self._ptz("Stop", forced=forced, PanTilt=True, Zoom=True)
         if conn.imaging is not None and conn.focus:
             await self._call("focus stop", lambda c: c.imaging.Stop(_vs(c)))
 
-    async def relative_move(self, pan: float, tilt: float, zoom: float) -> None:
+    async def relative_move(
+        self, pan: float, tilt: float, zoom: float, *, forced: bool = False
+    ) -> None:
         """Move by a translation in the generic space (pan/tilt -1..1, zoom -1..1)."""
         translation = {"PanTilt": {"x": pan, "y": tilt}, "Zoom": {"x": zoom}}
-        await self._ptz("RelativeMove", Translation=translation)
+        await self._ptz("RelativeMove", forced=forced, Translation=translation)
 
-    async def goto_home(self) -> None:
-        """The camera's home position; OnvifUnsupported where it has none."""
+    async def goto_home(self, *, forced: bool = False) -> None:
+        """The camera's home position; OnvifUnsupported where it has none (unless forced)."""
         conn = await self._connected()
-        if not conn.home:
+        if not conn.home and not forced:
             raise OnvifUnsupported(f"ONVIF {redact(self.xaddr)}: no home position")
-        await self._ptz("GotoHomePosition")
+        await self._ptz("GotoHomePosition", forced=forced)
 
     async def status(self) -> PtzPosition:
         """Current pan, tilt and zoom (GetStatus)."""
@@ -214,14 +226,19 @@ class ControlSession:
 
     # --- plumbing
 
-    async def _ptz(self, operation: str, *, retry: bool = True, **args: Any) -> Any:
-        """One PTZ operation on the control profile; OnvifUnsupported without PTZ."""
+    async def _ptz(
+        self, operation: str, *, retry: bool = True, forced: bool = False, **args: Any
+    ) -> Any:
+        """One PTZ operation on the control profile; OnvifUnsupported without PTZ (unless
+        ``forced``: then the camera's own refusal is the answer)."""
         conn = await self._connected()
-        if conn.ptz is None:
+        if conn.ptz is None and not forced:
             raise OnvifUnsupported(f"ONVIF {redact(self.xaddr)}: no PTZ service")
+        if conn.ptz is None and conn.forced_ptz is None:
+            await self._call("forced PTZ", lambda c: _open_forced_ptz(c, self.xaddr))
         request = {"ProfileToken": conn.profile_token, **args}
         return await self._call(
-            operation, lambda c: getattr(c.ptz, operation)(request), retry=retry
+            operation, lambda c: getattr(c.ptz or c.forced_ptz, operation)(request), retry=retry
         )
 
     async def _connected(self) -> _Connection:
@@ -287,6 +304,8 @@ class _Connection:
         self.video_source = ""
         self.ptz: Any = None
         self.imaging: Any = None
+        #: The PTZ service opened for forced PTZ on a camera that did not list one.
+        self.forced_ptz: Any = None
         self.home = False
         self.relative = False
         self.max_presets = 0
@@ -315,6 +334,12 @@ async def _open(xaddr: str, username: str, password: str, want_profile: str) -> 
         await camera.close()
         raise
     return conn
+
+
+async def _open_forced_ptz(conn: _Connection, device_xaddr: str) -> None:
+    """A PTZ service for a camera that did not list one: at the device service URL."""
+    conn.camera.xaddrs.setdefault(PTZ_NS, device_xaddr)
+    conn.forced_ptz = await conn.camera.create_ptz_service()
 
 
 def _pick_profile(conn: _Connection, profiles: Any, want: str) -> None:

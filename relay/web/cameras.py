@@ -112,7 +112,12 @@ Part = Field(default=0.0, ge=0.0, le=1.0)
 
 
 class PtzIn(In):
-    """A PTZ action (LIVE-5). Speeds are -1..1; rectangles and points are image fractions."""
+    """A PTZ action (LIVE-5). Speeds are -1..1; rectangles and points are image fractions.
+
+    ``forced`` is the portal's "Forced PTZ operation" (manual 5.3.12) for old PTZ cameras that
+    do not report PTZ: the action is sent anyway, and a camera without PTZ refuses it (409
+    90008, or 502 90010 with the camera's fault).
+    """
 
     action: Literal["move", "stop", "home", "focus", "area_zoom", "centre"]
     pan: float = Speed
@@ -123,6 +128,10 @@ class PtzIn(In):
     y: float = Part
     w: float = Part
     h: float = Part
+    forced: bool = Field(
+        default=False,
+        description="forced PTZ: send to a camera that did not report PTZ (old cameras)",
+    )
 
     @model_validator(mode="after")
     def _complete(self) -> Self:
@@ -322,7 +331,8 @@ async def _camera_info(request: web.Request, camera: CameraRow) -> dict[str, Any
     routes,
     "POST",
     "/api/v1/cameras/{camera_id}/ptz",
-    summary="PTZ: move (speeds -1..1), stop, home, focus far/near/auto, area_zoom, centre",
+    summary="PTZ: move (speeds -1..1), stop, home, focus far/near/auto, area_zoom, centre; "
+    "forced=true for old PTZ cameras that do not report PTZ (LIVE-5 forced PTZ)",
     request=PtzIn,
     response=OkOut,
 )

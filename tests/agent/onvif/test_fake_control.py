@@ -116,3 +116,30 @@ async def test_system_reboot_and_system_log(hikvision: FakeOnvifCamera) -> None:
         )
     assert "Network Disconnected" in (soap.first_text(answer, "String") or "")
     assert hikvision.log_reads == 1
+
+
+async def test_forced_ptz_reaches_an_old_camera_that_lists_no_ptz() -> None:
+    # spec: LIVE-5
+    """Without forcing, no PTZ; forced, the calls go to the device service URL and the camera
+    carries them out; a camera without PTZ refuses even when forced."""
+    old = FakeOnvifCamera(model="axis_m3045-v", ptz="unadvertised")
+    plain = FakeOnvifCamera()
+    for cam in (old, plain):
+        await cam.start()
+    sessions = [ControlSession(c.xaddr, "", "", timeout=5) for c in (old, plain)]
+    try:
+        assert not (await sessions[0].capabilities()).ptz
+        with pytest.raises(OnvifUnsupported):
+            await sessions[0].continuous_move(0.5, 0, 0)
+        await sessions[0].continuous_move(0.5, 0, 0, forced=True)
+        await sessions[0].stop(forced=True)
+        await sessions[0].goto_home(forced=True)
+        await sessions[0].relative_move(0.1, 0, 0, forced=True)
+        assert old.ptz_calls == ["ContinuousMove", "Stop", "GotoHomePosition", "RelativeMove"]
+        with pytest.raises(OnvifUnsupported):
+            await sessions[1].continuous_move(0.5, 0, 0, forced=True)
+    finally:
+        for sess in sessions:
+            await sess.close()
+        for cam in (old, plain):
+            await cam.stop()
