@@ -1,6 +1,6 @@
-"""Imaging (CAM-3, LIVE-4 brightness), focus (LIVE-5) and camera restart (DEV-2) through the real
-relay API and a real agent, against the FAKE ONVIF camera (no third-party peer has Imaging or
-SystemReboot; TEST-PEERS.md).
+"""Imaging (CAM-3, LIVE-4 brightness), focus and forced PTZ (LIVE-5) and camera restart (DEV-2)
+through the real relay API and a real agent, against the FAKE ONVIF camera (no third-party peer
+has Imaging or SystemReboot; TEST-PEERS.md).
 
 The fake answers with a Hikvision DS-2CD2646G2-IZS's payloads and stores what it is told, so
 each API call is judged by what the camera ended up with, not by the API's own answer. The
@@ -34,14 +34,27 @@ def fake() -> Iterator[FakeOnvifCamera]:
 
 
 @pytest.fixture(scope="module")
+def old_ptz() -> Iterator[FakeOnvifCamera]:
+    """A second fake playing an old PTZ camera: it moves, but lists no PTZ (forced PTZ's case)."""
+    with serving_in_thread(FakeOnvifCamera(model="axis_m3045-v", ptz="unadvertised")) as cam:
+        yield cam
+
+
+@pytest.fixture(scope="module")
 def agent(
-    relay: stack.Relay, fake: FakeOnvifCamera, tmp_path_factory: pytest.TempPathFactory
+    relay: stack.Relay,
+    fake: FakeOnvifCamera,
+    old_ptz: FakeOnvifCamera,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[stack.Proc]:
-    """A registered agent that knows the fake from its settings."""
+    """A registered agent that knows both fakes from its settings."""
     data = tmp_path_factory.mktemp("agent")
     result = stack.register_agent(data, relay, EMAIL, PASSWORD)
     assert result.returncode == 0, result.stderr
-    cameras = [{"xaddr": fake.xaddr, "username": CAM_USER, "password": CAM_PASSWORD}]
+    cameras = [
+        {"xaddr": fake.xaddr, "username": CAM_USER, "password": CAM_PASSWORD},
+        {"xaddr": old_ptz.xaddr},
+    ]
     env = {
         **AGENT_ENV_FAST,
         "RMON_AGENT_CAMERAS": json.dumps(cameras),
@@ -53,22 +66,33 @@ def agent(
     proc.stop()
 
 
-@pytest.fixture(scope="module")
-def cam(relay: stack.Relay, agent: stack.Proc) -> dict[str, Any]:
-    """The fake as the API lists it once its imaging fields are known, with a token."""
+def _listed(relay: stack.Relay, agent: stack.Proc, model: str) -> dict[str, Any]:
+    """The camera of ``model`` as the API lists it once its imaging fields are known."""
     import time
 
-    token = api(relay, "POST", "/api/v1/auth/login", {"email": EMAIL, "password": PASSWORD})[
-        "token"
-    ]
+    login = {"email": EMAIL, "password": PASSWORD}
+    token = api(relay, "POST", "/api/v1/auth/login", login)["token"]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         for device in api(relay, "GET", "/api/v1/devices", token=token)["devices"]:
             for camera in device["cameras"]:
-                if device["online"] and "imaging:brightness" in camera["capabilities"]:
+                caps = camera["capabilities"]
+                if device["online"] and camera["model"] == model and "imaging:brightness" in caps:
                     return {**camera, "device_id": device["id"], "token": token}
         time.sleep(0.2)  # the relay offers no push signal for inventory changes
-    raise AssertionError(f"the fake never appeared with imaging:\n{agent.log()[-3000:]}")
+    raise AssertionError(f"no {model} with imaging listed:\n{agent.log()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def cam(relay: stack.Relay, agent: stack.Proc) -> dict[str, Any]:
+    """The Hikvision fake as the API lists it, with a token."""
+    return _listed(relay, agent, "DS-2CD2646G2-IZS")
+
+
+@pytest.fixture(scope="module")
+def old_cam(relay: stack.Relay, agent: stack.Proc) -> dict[str, Any]:
+    """The old PTZ fake as the API lists it, with a token."""
+    return _listed(relay, agent, "M3045-V")
 
 
 def _imaging(relay: stack.Relay, cam: dict[str, Any], body: Any = None) -> dict[str, Any]:
@@ -171,3 +195,24 @@ def test_camera_restart_command_reaches_the_camera(
     done = wait_until(finished, 30, "the restart command to finish")
     assert done["state"] == "done", done
     assert fake.reboots == 1
+
+
+# spec: LIVE-5
+def test_forced_ptz_moves_an_old_camera_that_reports_no_ptz(
+    relay: stack.Relay, old_ptz: FakeOnvifCamera, old_cam: dict[str, Any], cam: dict[str, Any]
+) -> None:
+    """Manual 5.3.12: without forcing, PTZ is refused as unsupported; with forced PTZ on, move,
+    stop, home and click-to-centre reach the camera; a camera without PTZ still refuses."""
+    assert "ptz" not in old_cam["capabilities"]
+    url, token = f"/api/v1/cameras/{old_cam['id']}/ptz", old_cam["token"]
+    move = {"action": "move", "pan": 0.5, "tilt": 0, "zoom": 0}
+    status, body = _error(lambda: api(relay, "POST", url, move, token))
+    assert (status, "90008" in body) == (409, True)
+    assert old_ptz.ptz_calls == []
+    for action in (move, {"action": "stop"}, {"action": "home"},
+                   {"action": "centre", "x": 0.25, "y": 0.5}):  # fmt: skip
+        assert api(relay, "POST", url, {**action, "forced": True}, token) == {"ok": True}
+    assert old_ptz.ptz_calls == ["ContinuousMove", "Stop", "GotoHomePosition", "RelativeMove"]
+    plain = f"/api/v1/cameras/{cam['id']}/ptz"
+    status, body = _error(lambda: api(relay, "POST", plain, {**move, "forced": True}, token))
+    assert (status, "90008" in body) == (409, True)
