@@ -249,6 +249,23 @@ def _from_http(err: web.HTTPException) -> ApiError:
     return ApiError(err.status, Code.BAD_REQUEST, err.reason)
 
 
+async def _allowed_methods(request: web.Request) -> str:
+    """The methods of the first path pattern that matches, for a 405's ``Allow``.
+
+    aiohttp's own header unites every matching pattern, so ``/favorites/order`` (POST) would
+    also advertise ``/favorites/{group_id}``'s methods; here, as in routing, the literal path
+    registered first is the resource (areas may register one pattern more than once).
+    """
+    methods: set[str] = set()
+    pattern = None
+    for resource in request.app.router.resources():
+        _, allowed = await resource.resolve(request)
+        if allowed and pattern in (None, resource.canonical):
+            pattern = resource.canonical
+            methods |= allowed
+    return ",".join(sorted(methods))
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -264,8 +281,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         api_err = _from_http(err)
         response = web.json_response(api_err.body(), status=api_err.status)
-        if "Allow" in err.headers:  # RFC 9110 §15.5.6: a 405 lists the route's methods
-            response.headers["Allow"] = err.headers["Allow"]
+        if err.status == 405:  # RFC 9110 §15.5.6: a 405 lists the resource's methods
+            response.headers["Allow"] = await _allowed_methods(request)
         return response
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)

@@ -133,3 +133,20 @@ export function liveUrl(cameraId) {
 export function apiJson(method, path, body, options) {
   return json(method, path, body, options);
 }
+
+/** The folder tree (ORG-1): {folders (flat, depth first), editable, max_depth, max_children}. */
+export function listFolders() {
+  return json("GET", "/api/v1/folders");
+}
+
+/** Sites with the folder each is in; ``q`` searches names, ``unassigned`` keeps folderless ones. */
+export async function listFolderDevices({ q = "", unassigned = false } = {}) {
+  const query = new URLSearchParams({ q, unassigned: String(unassigned) });
+  const data = await json("GET", `/api/v1/folders/devices?${query}`);
+  return data.devices ?? [];
+}
+
+/** The viewer's favorite groups (ORG-2): {groups, limit, start_page}. */
+export function listFavorites() {
+  return json("GET", "/api/v1/favorites");
+}

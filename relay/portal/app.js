@@ -16,6 +16,8 @@ import {
 import { currentSession, forgetSession, logout } from "./api.js";
 import { CamerasView } from "./cameras.js";
 import { cameraSettingsPage, deviceInfoPage } from "./devices.js";
+import { FavoriteView, favoriteEditPage, favoritesPage, startPageHash } from "./favorites.js";
+import { foldersPage } from "./folders.js";
 import { el } from "./forms.js";
 import { LoginView } from "./login.js";
 import { messageFor } from "./messages.js";
@@ -66,8 +68,10 @@ const login = new LoginView(onLoggedIn);
 const cameras = new CamerasView();
 const single = new SingleView();
 const page = new PageView();
+const favorite = new FavoriteView();
 const navUsers = document.getElementById("nav-users");
 const settingsLink = document.getElementById("camera-settings-link");
+const folderLink = document.getElementById("folder-settings-link");
 let account = null;
 let current = null;
 
@@ -96,6 +100,7 @@ function route() {
   navUsers.hidden = account.role !== "subscriber";
   // PATCH /api/v1/devices renames only the account's own sites and cameras (CAM-1).
   settingsLink.hidden = account.role !== "subscriber";
+  folderLink.hidden = account.role !== "subscriber"; // ORG-1: the folder tree is the subscriber's
   if (account.must_change_password) {
     showView(page, () => initialPasswordPage(passwordChanged));
     return;
@@ -103,9 +108,14 @@ function route() {
   const match = hash.match(/^#\/camera\/(.+)$/);
   const user = hash.match(/^#\/users\/(.+)$/);
   const device = hash.match(/^#\/device\/(.+)$/);
+  const group = hash.match(/^#\/favorites\/([^/]+)(\/edit)?$/);
   if (match) showView(single, decodeURIComponent(match[1]));
   else if (user) showView(page, () => userPage(decodeURIComponent(user[1])));
   else if (device) showView(page, () => deviceInfoPage(decodeURIComponent(device[1])));
+  else if (group?.[2]) showView(page, () => favoriteEditPage(decodeURIComponent(group[1])));
+  else if (group) showView(favorite, decodeURIComponent(group[1]), account);
+  else if (hash.startsWith("#/favorites")) showView(page, favoritesPage);
+  else if (hash.startsWith("#/folders")) showView(page, () => foldersPage(account));
   else if (hash.startsWith("#/settings/cameras")) showView(page, cameraSettingsPage);
   else if (hash.startsWith("#/users")) showView(page, usersPage);
   else if (hash.startsWith("#/account")) showView(page, () => accountPage(account, setAccount, deleted));
@@ -128,9 +138,10 @@ function setAccount(value) {
   accountName.textContent = value ? value.name || value.email || "" : "";
 }
 
-function onLoggedIn(value) {
+async function onLoggedIn(value) {
   setAccount(value);
-  if (!location.hash.startsWith("#/camera/")) location.hash = "#/cameras";
+  // ORG-2 / manual 5.5.12: a favorite set as the top page opens instead of the camera list.
+  if (!location.hash.startsWith("#/camera/")) location.hash = (await startPageHash()) ?? "#/cameras";
   route();
 }
 
@@ -150,6 +161,11 @@ async function boot() {
     bootMessage.hidden = true;
     showView(login, `Cannot check the session: ${err}`);
     return;
+  }
+  // Opening the bare address with a live session is a login too: the top page applies (ORG-2).
+  if (account && !location.hash) {
+    const start = await startPageHash();
+    if (start) history.replaceState(null, "", start);
   }
   route();
 }

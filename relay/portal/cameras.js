@@ -5,13 +5,14 @@
 // device list is polled every 10 s so online state follows the sites.
 
 import { ApiError, listDevices, snapshotUrl } from "./api.js";
+import { FolderPanel } from "./folders.js";
 import { LivePlayer } from "./player.js";
 
-const LIVE_TILE_LIMIT = 13;
+export const LIVE_TILE_LIMIT = 13;
 const POLL_MS = 10_000;
 const SNAPSHOT_MS = 30_000;
 const SIZE_KEY = "rmon.tileSize";
-const touchDevice = matchMedia("(hover: none) and (pointer: coarse)");
+export const touchDevice = matchMedia("(hover: none) and (pointer: coarse)");
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -43,8 +44,9 @@ function lastSeen(iso) {
   return when && !Number.isNaN(when.getTime()) ? `last seen ${when.toLocaleString()}` : "";
 }
 
-/** One camera's tile: a link to the single view holding a video, a still or a placeholder. */
-class Tile {
+/** One camera's tile: a link to the single view holding a video, a still or a placeholder.
+ * Exported for the favorites view (ORG-2), which lays the same tiles out in its own grid. */
+export class Tile {
   mode = "";
   player = null;
   img = null;
@@ -167,6 +169,11 @@ export class CamerasView {
   #pollTimer = 0;
   #stillTimer = 0;
   #visible = false;
+  #deviceFilter = null; // ORG-1: the folder picked in the panel (device id → shown?), or null
+  #folders = new FolderPanel(document.getElementById("folder-panel"), (filter) => {
+    this.#deviceFilter = filter;
+    this.#applyModes();
+  });
 
   constructor() {
     this.#search.addEventListener("input", () => this.#applyModes());
@@ -187,6 +194,7 @@ export class CamerasView {
     this.#section.hidden = false;
     this.#visible = true;
     this.refresh();
+    this.#folders.refresh();
     this.#pollTimer = setInterval(() => this.refresh(), POLL_MS);
     this.#stillTimer = setInterval(() => this.#refreshStills(), SNAPSHOT_MS);
   }
@@ -229,6 +237,7 @@ export class CamerasView {
       place(this.#list, site.el, i);
       (device.cameras ?? []).forEach((camera, j) => {
         const tile = this.#tiles.get(camera.id) ?? new Tile(camera);
+        tile.deviceId = device.id;
         this.#tiles.set(camera.id, tile);
         seenTiles.add(camera.id);
         tile.update(camera, device.online);
@@ -253,7 +262,10 @@ export class CamerasView {
   #applyModes() {
     const query = this.#search.value.trim().toLocaleLowerCase();
     const tiles = [...this.#tiles.values()];
-    const shown = tiles.filter((t) => t.camera.name.toLocaleLowerCase().includes(query));
+    const inFolder = (t) => !this.#deviceFilter || this.#deviceFilter(t.deviceId);
+    const shown = tiles.filter(
+      (t) => inFolder(t) && t.camera.name.toLocaleLowerCase().includes(query),
+    );
     const jpeg = shown.length > LIVE_TILE_LIMIT || touchDevice.matches;
     for (const tile of tiles) {
       let mode = "hidden";
@@ -281,6 +293,7 @@ export class CamerasView {
   #showEmpty(total, shown) {
     let text = "";
     if (total === 0) text = "No cameras yet. Register a site with “rmon-agent register”.";
+    else if (shown === 0 && this.#deviceFilter) text = "No camera in this folder matches.";
     else if (shown === 0) text = "No camera matches this search.";
     this.#empty.textContent = text;
     this.#empty.hidden = !text;

@@ -22,6 +22,14 @@ const MESSAGES = {
   91013: "A camera can be shared with at most 10 users.",
   91014: "This link is invalid or has expired. Please start again.",
   91015: "Please change the initial password before using the service.",
+  // ORG-1 / ORG-2 (manual 4.4, 5.5.1, 5.5.2, 5.5.5): the manual's sentences for each limit.
+  91101: "Folders can be created up to 3 levels deep.",
+  91102: "Up to 100 folders can be linked to one folder.",
+  91103: "You can create up to 50 favorite groups.",
+  91104: "You cannot register multiple identical cameras to the same favorite.",
+  91105:
+    "You can't add more than the maximum number. For example, if you want to add a camera to " +
+    "a \"4-split\" layout, change the layout to \"9-split\", \"Custom\", etc.",
 };
 
 // Screens where the manual words a code differently (context → code → message).
@@ -35,11 +43,21 @@ const CONTEXT = {
     400250: "Failed to register the shared user. Register with a name of up to 32 characters.",
   },
   changePassword: { 400224: "Failed to change the password. The current password is wrong." },
+  // Manual 7.2 "Favorites": what a network failure says while loading or saving a group.
+  favoritesLoad: {
+    0: "Failed to obtain favorite information. Check if the device in use is connected to the network.",
+  },
+  favoritesSave: {
+    0: "Failed to save favorite information. Check if the device in use is connected to the network.",
+  },
 };
 
 /** What to show for an ApiError (or anything thrown) on a given screen. */
 export function messageFor(err, context = "") {
   const code = err?.code ?? 0;
+  // status 0: the server was never reached (ApiError from a failed fetch).
+  const offline = err?.status === 0 ? CONTEXT[context]?.[0] : undefined;
+  if (offline) return offline;
   // 91002 (password rules) names what is missing: the server's text is the useful one.
   const text = CONTEXT[context]?.[code] ?? (code === 91002 ? null : MESSAGES[code]);
   const base = text ?? err?.message ?? String(err);

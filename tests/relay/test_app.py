@@ -60,6 +60,9 @@ async def test_error_bodies_for_unknown_routes_and_methods(client: Client) -> No
     resp = await client.delete("/api/v1/devices")
     assert await error_of(resp) == (405, 91008)
     assert "GET" in resp.headers["Allow"]  # RFC 9110: a 405 says which methods there are
+    # A literal route shadows the parameter route after it: only its own methods are listed.
+    resp = await client.options("/api/v1/favorites/order")
+    assert (resp.status, resp.headers["Allow"]) == (405, "POST")
 
 
 @pytest.fixture
