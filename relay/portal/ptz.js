@@ -5,6 +5,9 @@
 // dragging a rectangle zooms into it (area_zoom, the rectangle as fractions of the image).
 // Focus far/near while held, auto on click; home (= preset 1 on cameras without one); presets
 // 1-10 with register, rename and go to; brightness -, + and reset (to the middle of the range).
+// Cameras that report no PTZ get a "Forced PTZ operation" toggle (manual 5.3.12, for old PTZ
+// cameras): ON shows the PTZ controls and sends each action with forced: true; a camera without
+// PTZ refuses, which is shown like any other error.
 
 import { ApiError, call } from "./api.js";
 
@@ -36,6 +39,7 @@ export class PtzPanel {
   #imaging = null;
   #wheelTimer = 0;
   #listeners = [];
+  #forced = false;
 
   /** Build the controls for ``camera`` into ``root``; ``stage`` is the video's container. */
   constructor(root, stage, camera, onError) {
@@ -44,11 +48,16 @@ export class PtzPanel {
     this.#camera = camera;
     this.#base = `/api/v1/cameras/${encodeURIComponent(camera.id)}`;
     this.#error = onError;
-    root.replaceChildren();
-    const caps = new Set(camera.capabilities ?? []);
-    if (caps.has("ptz")) this.#buildPtz(caps);
+    this.#render(new Set(camera.capabilities ?? []));
+  }
+
+  /** (Re)build the controls: PTZ where the camera reports it or forced PTZ is on. */
+  #render(caps) {
+    this.destroy();
+    if (!caps.has("ptz")) this.#buildForcedToggle(caps);
+    if (caps.has("ptz") || this.#forced) this.#buildPtz(caps);
     if ([...caps].some((c) => c === "imaging:brightness")) this.#buildBrightness();
-    root.hidden = root.childElementCount === 0;
+    this.#root.hidden = this.#root.childElementCount === 0;
   }
 
   destroy() {
@@ -57,6 +66,18 @@ export class PtzPanel {
     clearTimeout(this.#wheelTimer);
     this.#root.replaceChildren();
     this.#root.hidden = true;
+  }
+
+  #buildForcedToggle(caps) {
+    const label = () => `Forced PTZ operation: ${this.#forced ? "ON" : "OFF"}`;
+    const attrs = { type: "button", class: "button secondary", id: "ptz-forced", "aria-pressed": String(this.#forced) };
+    const toggle = el("button", attrs, label());
+    toggle.title = "For old PTZ cameras that do not report PTZ. Operation is not guaranteed; it does not work for non-PTZ cameras.";
+    this.#on(toggle, "click", () => {
+      this.#forced = !this.#forced;
+      this.#render(caps);
+    });
+    this.#root.append(toggle);
   }
 
   #on(target, type, fn, options) {
@@ -74,7 +95,7 @@ export class PtzPanel {
   }
 
   #ptz(body) {
-    return this.#send("POST", "/ptz", body);
+    return this.#send("POST", "/ptz", this.#forced ? { ...body, forced: true } : body);
   }
 
   #buildPtz(caps) {

@@ -291,3 +291,40 @@ async def test_drag_rectangle_sends_area_zoom_and_click_wheel_still_work(
     assert bodies[4] == {"action": "stop"}
     # The relay answered every call: no agent holds this site's tunnel.
     await page.wait_for_selector("#single-error:not([hidden])")
+
+
+# spec: LIVE-5
+async def test_forced_ptz_toggle_shows_the_pad_and_sends_forced(
+    strict_page: Any, relay: Relay
+) -> None:
+    """Manual 5.3.12: a camera that reports no PTZ offers "Forced PTZ operation"; ON shows the
+    PTZ buttons and every action carries forced: true; OFF hides them again; a PTZ camera has
+    no toggle (it needs none)."""
+    page = strict_page
+    bodies: list[dict[str, Any]] = []
+    page.on(
+        "request",
+        lambda r: (
+            bodies.append(r.post_data_json)
+            if r.method == "POST" and r.url.endswith("/ptz")
+            else None
+        ),
+    )
+    await _login(page, relay)
+    await page.click(f'.camera-tile[data-camera-id="{relay.cameras["Front"]}"]')
+    toggle = page.locator("#ptz-forced")
+    await toggle.wait_for()
+    assert await toggle.get_attribute("aria-pressed") == "false"
+    assert await page.locator('[data-ptz="right"]').count() == 0
+    await toggle.click()
+    await page.wait_for_selector('[data-ptz="right"]')
+    assert await page.locator("#ptz-forced").get_attribute("aria-pressed") == "true"
+    await page.locator("#ptz-home").click()
+    await _ptz_bodies(page, bodies, 1)
+    assert bodies[0] == {"action": "home", "forced": True}
+    await page.locator("#ptz-forced").click()
+    await page.wait_for_selector('[data-ptz="right"]', state="detached")
+    await page.goto(f"{relay.url}/#/")
+    await page.click(f'.camera-tile[data-camera-id="{relay.cameras["Dome"]}"]')
+    await page.wait_for_selector('[data-ptz="right"]')
+    assert await page.locator("#ptz-forced").count() == 0
