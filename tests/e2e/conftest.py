@@ -117,6 +117,33 @@ def agent_env(site: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
+def agent(
+    relay: stack.Relay, site: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[stack.Proc]:
+    """A registered agent running against the relay, discovering on the site link."""
+    data = tmp_path_factory.mktemp("agent")
+    result = stack.register_agent(data, relay, EMAIL, PASSWORD)
+    assert result.returncode == 0, result.stderr
+    proc = stack.start_agent(data, env=agent_env(site))
+    yield proc
+    proc.stop()
+
+
+def login(relay: stack.Relay) -> str:
+    """A bearer token for the subscriber."""
+    body = api(relay, "POST", "/api/v1/auth/login", {"email": EMAIL, "password": PASSWORD})
+    return str(body["token"])
+
+
+def portal_login(page: Any, relay: stack.Relay) -> None:
+    """Sign the subscriber in through the portal's own login form."""
+    page.goto(relay.url + "/")
+    page.fill("#email", EMAIL)
+    page.fill("#password", PASSWORD)
+    page.click("#login-submit")
+
+
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's chromium under Playwright (never a downloaded browser)."""
     if not Path(CHROMIUM).exists():

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import urllib.error
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -17,25 +17,12 @@ import pytest
 
 from agent.onvif.control import ControlSession
 from agent.onvif.models import PtzPosition
-from tests.e2e.conftest import EMAIL, PASSWORD, agent_env, api
+from tests.e2e.conftest import api, login
 from tests.peers import stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]
 
 NEAR = 0.03
-
-
-@pytest.fixture(scope="module")
-def agent(
-    relay: stack.Relay, site: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[stack.Proc]:
-    """A registered agent running against the relay."""
-    data = tmp_path_factory.mktemp("agent")
-    result = stack.register_agent(data, relay, EMAIL, PASSWORD)
-    assert result.returncode == 0, result.stderr
-    proc = stack.start_agent(data, env=agent_env(site))
-    yield proc
-    proc.stop()
 
 
 def camera_position(xaddr: str) -> PtzPosition:
@@ -53,12 +40,6 @@ def camera_position(xaddr: str) -> PtzPosition:
 
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(lambda: asyncio.run(read())).result()
-
-
-def login(relay: stack.Relay) -> str:
-    """A bearer token for the subscriber."""
-    body = api(relay, "POST", "/api/v1/auth/login", {"email": EMAIL, "password": PASSWORD})
-    return str(body["token"])
 
 
 def ptz_camera(relay: stack.Relay, token: str) -> dict[str, Any] | None:

@@ -4,38 +4,19 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import EMAIL, PASSWORD, agent_env, api
+from tests.e2e.conftest import EMAIL, agent_env, api, login, portal_login
 from tests.peers import stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]
 
 FRAMES_JS = "() => { const v = document.querySelector('#single-video');"
 FRAMES_JS += " return v ? v.getVideoPlaybackQuality().totalVideoFrames : 0; }"
-
-
-@pytest.fixture(scope="module")
-def agent(
-    relay: stack.Relay, site: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[stack.Proc]:
-    """A registered agent running against the relay."""
-    data = tmp_path_factory.mktemp("agent")
-    result = stack.register_agent(data, relay, EMAIL, PASSWORD)
-    assert result.returncode == 0, result.stderr
-    proc = stack.start_agent(data, env=agent_env(site))
-    yield proc
-    proc.stop()
-
-
-def _login_token(relay: stack.Relay) -> str:
-    return str(
-        api(relay, "POST", "/api/v1/auth/login", {"email": EMAIL, "password": PASSWORD})["token"]
-    )
 
 
 def _online_camera(relay: stack.Relay, token: str) -> dict[str, Any] | None:
@@ -69,10 +50,7 @@ def _watch_live(browser: Any, relay: stack.Relay, camera_id: str) -> None:
     context = browser.new_context(ignore_https_errors=True)
     page = context.new_page()
     try:
-        page.goto(relay.url + "/")
-        page.fill("#email", EMAIL)
-        page.fill("#password", PASSWORD)
-        page.click("#login-submit")
+        portal_login(page, relay)
         tile = page.locator(f'.camera-tile[data-camera-id="{camera_id}"]')
         tile.wait_for(timeout=15_000)
         tile.click()
@@ -88,14 +66,14 @@ def test_register_and_watch_live_then_survive_relay_restart(
     relay: stack.Relay, agent: stack.Proc, browser: Any, wait_until: Callable[..., Any]
 ) -> None:
     """Site registered with email+password shows its camera live; a relay crash heals itself."""
-    token = _login_token(relay)
+    token = login(relay)
     cam = wait_until(lambda: _online_camera(relay, token), 60, "the camera online in /devices")
     _watch_live(browser, relay, cam["id"])
 
     relay.proc.kill()  # no goodbye: the agent must notice and come back by itself
     restarted = stack.start_relay(relay.data_dir, f"{relay.host}:{relay.port}")
     relay.proc = restarted.proc
-    token = _login_token(relay)
+    token = login(relay)
     cam = wait_until(lambda: _online_camera(relay, token), 30, "the agent back after restart")
     _watch_live(browser, relay, cam["id"])
 
@@ -108,7 +86,7 @@ def test_snapshot_is_a_jpeg(
     import ssl
     import urllib.request
 
-    token = _login_token(relay)
+    token = login(relay)
     cam = wait_until(lambda: _online_camera(relay, token), 60, "the camera online")
     req = urllib.request.Request(f"{relay.url}/api/v1/cameras/{cam['id']}/snapshot")
     req.add_header("Authorization", f"Bearer {token}")

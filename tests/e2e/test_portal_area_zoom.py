@@ -10,13 +10,13 @@ The portal's CSP forbids eval: waits use selectors, positions are polled from th
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import EMAIL, PASSWORD, agent_env, api
-from tests.e2e.test_camera_control import at, login, ptz_camera, wait_position
+from tests.e2e.conftest import api, login, portal_login
+from tests.e2e.test_camera_control import at, ptz_camera, wait_position
 from tests.peers import stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]
@@ -33,19 +33,6 @@ IMAGE_BOX = """() => {
     x: box.left + (box.width - width) / 2, y: box.top + (box.height - height) / 2, width, height,
   };
 }"""
-
-
-@pytest.fixture(scope="module")
-def agent(
-    relay: stack.Relay, site: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[stack.Proc]:
-    """A registered agent running against the relay."""
-    data = tmp_path_factory.mktemp("agent")
-    result = stack.register_agent(data, relay, EMAIL, PASSWORD)
-    assert result.returncode == 0, result.stderr
-    proc = stack.start_agent(data, env=agent_env(site))
-    yield proc
-    proc.stop()
 
 
 # spec: LIVE-5, DEV-1
@@ -69,10 +56,7 @@ def test_drag_rectangle_zooms_ipycam_and_device_page_shows_it(
         lambda r: sent.append(r.post_data_json) if r.url.endswith("/ptz") else None,
     )
     try:
-        page.goto(relay.url + "/")
-        page.fill("#email", EMAIL)
-        page.fill("#password", PASSWORD)
-        page.click("#login-submit")
+        portal_login(page, relay)
         page.locator(f'.camera-tile[data-camera-id="{cam["id"]}"]').click(timeout=15_000)
         page.locator('[data-ptz="right"]').wait_for(timeout=10_000)
         _wait_video(page)  # the image's size decides where the picture sits in the stage

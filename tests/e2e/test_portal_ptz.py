@@ -8,30 +8,17 @@ The portal's CSP forbids eval, so nothing here uses ``wait_for_function`` with a
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from agent.onvif.models import PtzPosition
-from tests.e2e.conftest import EMAIL, PASSWORD, agent_env, api
-from tests.e2e.test_camera_control import at, camera_position, login, ptz_camera, wait_position
+from tests.e2e.conftest import api, login, portal_login
+from tests.e2e.test_camera_control import at, camera_position, ptz_camera, wait_position
 from tests.peers import stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]
-
-
-@pytest.fixture(scope="module")
-def agent(
-    relay: stack.Relay, site: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[stack.Proc]:
-    """A registered agent running against the relay."""
-    data = tmp_path_factory.mktemp("agent")
-    result = stack.register_agent(data, relay, EMAIL, PASSWORD)
-    assert result.returncode == 0, result.stderr
-    proc = stack.start_agent(data, env=agent_env(site))
-    yield proc
-    proc.stop()
 
 
 def _option_text(page: Any, slot: int) -> str:
@@ -63,10 +50,7 @@ def test_hold_direction_then_presets_and_home_in_chromium(
     context = browser.new_context(ignore_https_errors=True)
     page = context.new_page()
     try:
-        page.goto(relay.url + "/")
-        page.fill("#email", EMAIL)
-        page.fill("#password", PASSWORD)
-        page.click("#login-submit")
+        portal_login(page, relay)
         page.locator(f'.camera-tile[data-camera-id="{cam["id"]}"]').click(timeout=15_000)
         right = page.locator('[data-ptz="right"]')
         right.wait_for(timeout=10_000)
