@@ -13,6 +13,7 @@ import {
   signupConfirmPage,
   signupPage,
 } from "./account.js";
+import { MessagesMenu, messagesPage } from "./announcements.js";
 import { currentSession, forgetSession, logout } from "./api.js";
 import { CamerasView } from "./cameras.js";
 import { cameraSettingsPage, deviceInfoPage } from "./devices.js";
@@ -68,6 +69,7 @@ const login = new LoginView(onLoggedIn);
 const cameras = new CamerasView();
 const single = new SingleView();
 const page = new PageView();
+const messagesMenu = new MessagesMenu();
 const favorite = new FavoriteView();
 const navUsers = document.getElementById("nav-users");
 const settingsLink = document.getElementById("camera-settings-link");
@@ -105,6 +107,7 @@ function route() {
     showView(page, () => initialPasswordPage(passwordChanged));
     return;
   }
+  messagesMenu.refresh(); // MSG-1: the unread count follows the viewer around
   const match = hash.match(/^#\/camera\/(.+)$/);
   const user = hash.match(/^#\/users\/(.+)$/);
   const device = hash.match(/^#\/device\/(.+)$/);
@@ -118,6 +121,7 @@ function route() {
   else if (hash.startsWith("#/folders")) showView(page, () => foldersPage(account));
   else if (hash.startsWith("#/settings/cameras")) showView(page, cameraSettingsPage);
   else if (hash.startsWith("#/users")) showView(page, usersPage);
+  else if (hash.startsWith("#/messages")) showView(page, messagesPage);
   else if (hash.startsWith("#/account")) showView(page, () => accountPage(account, setAccount, deleted));
   else if (current !== cameras) showView(cameras);
 }
@@ -148,6 +152,7 @@ async function onLoggedIn(value) {
 function signedOut(message) {
   setAccount(null);
   forgetSession();
+  messagesMenu.reset();
   current?.hide();
   current = null;
   topbar.hidden = true;
