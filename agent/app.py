@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import time
@@ -23,6 +22,7 @@ from pydantic import ValidationError
 from agent.alarms import AlarmState
 from agent.camera_control import CameraControl, send_json, site_info
 from agent.camera_health import CameraHealth
+from agent.camera_ids import CameraIds, derived_id
 from agent.camera_watch import CameraWatch
 from agent.commands import CameraAccess, CommandKit, CommandRunner, build_handlers
 from agent.events import AgentEvents
@@ -66,9 +66,24 @@ def agent_version() -> str:
 
 
 def camera_local_id(desc: CameraDescription) -> str:
-    """A stable id for a camera: its serial number where it has one, and its address."""
-    basis = f"{desc.serial_number}|{desc.xaddr}"
-    return hashlib.sha256(basis.encode()).hexdigest()[:16]
+    """The id a never-seen camera gets (``agent.camera_ids`` keeps it afterwards)."""
+    return derived_id(desc)
+
+
+async def describe_camera(
+    xaddr: str, username: str, password: str, timeout: float
+) -> CameraDescription | None:
+    """The camera's description; an empty one (its XAddr only) when it refuses our
+    credentials — it is there and is kept, shown as "authentication error" — and None when it
+    cannot be used at all."""
+    try:
+        return await read_camera(xaddr, username, password, timeout=timeout)
+    except OnvifAuthError as err:
+        log.warning("camera %s refuses the credentials: %s", xaddr, err)
+        return CameraDescription(xaddr, "", "", "", "", "", None, ())
+    except OnvifError as err:
+        log.warning("camera %s not usable: %s", xaddr, err)
+        return None
 
 
 def pick_profile(profiles: tuple[MediaProfile, ...]) -> MediaProfile | None:
@@ -141,6 +156,7 @@ class Agent:
         self.store = store
         self.cameras: dict[str, Camera] = {}
         self._known_xaddrs: set[str] = set()
+        self.ids = CameraIds(store.data_dir)
         self.control = CameraControl(store.data_dir, settings.onvif_timeout_s)
         self.alarms = AlarmState(time.time)
         self.logbook = LogBook(store.data_dir / "agent.db")
@@ -278,13 +294,8 @@ class Agent:
         number (answering on a second address) is not added twice.
         """
         user, password = self.settings.credentials_for(xaddr)
-        try:
-            desc = await read_camera(xaddr, user, password, timeout=self.settings.onvif_timeout_s)
-        except OnvifAuthError as err:
-            log.warning("camera %s refuses the credentials: %s", xaddr, err)
-            desc = CameraDescription(xaddr, "", "", "", "", "", None, ())
-        except OnvifError as err:
-            log.warning("camera %s not usable: %s", xaddr, err)
+        desc = await describe_camera(xaddr, user, password, self.settings.onvif_timeout_s)
+        if desc is None:
             return False
         if desc.serial_number and any(
             c.desc.serial_number == desc.serial_number and c.desc.manufacturer == desc.manufacturer
@@ -293,7 +304,7 @@ class Agent:
             self._known_xaddrs.add(xaddr)
             return False
         cam = Camera(
-            local_id=camera_local_id(desc),
+            local_id=self.ids.assign(desc, endpoint),
             desc=desc,
             profile=pick_profile(desc.profiles),
             name=self._override_name(xaddr),
