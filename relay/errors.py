@@ -54,6 +54,7 @@ class Code(IntEnum):
     SHARE_LIMIT = 91013  # CAM-2: a camera is shared with at most 10 users
     LINK_INVALID = 91014  # USER-1/USER-5: confirmation link unknown, used or expired
     PASSWORD_CHANGE_REQUIRED = 91015  # USER-6: the initial password must be changed first
+    PRIVACY_GUARD_MISMATCH = 91016  # USER-6: camera does not fit the user's privacy-guard flag
     # ORG-1/ORG-2 (folders, favorites): the manual states these limits but gives them no code;
     # a block of their own (91101…) so parallel work on other areas cannot collide with it.
     FOLDER_DEPTH = 91101  # ORG-1: folders are at most 3 levels deep
@@ -193,6 +194,17 @@ class ApiError(Exception):
         return cls(409, Code.SHARE_LIMIT, f"A camera can be shared with at most {limit} users.")
 
     @classmethod
+    def privacy_guard_mismatch(cls, user_privacy_guard: bool) -> ApiError:
+        """409 / 91016: USER-6, a camera that does not fit the user's privacy-guard flag."""
+        wanted = "with" if user_privacy_guard else "without"
+        return cls(
+            409,
+            Code.PRIVACY_GUARD_MISMATCH,
+            f"This user has AI privacy guard {'ON' if user_privacy_guard else 'OFF'}: only "
+            f"cameras {wanted} privacy guard applied can be shared with them.",
+        )
+
+    @classmethod
     def link_invalid(cls) -> ApiError:
         """400 / 91014: a sign-up or e-mail confirmation link that cannot be used (any reason)."""
         return cls(
@@ -250,19 +262,23 @@ def _from_http(err: web.HTTPException) -> ApiError:
 
 
 async def _allowed_methods(request: web.Request) -> str:
-    """The methods of the first path pattern that matches, for a 405's ``Allow``.
+    """The methods of the path pattern routing prefers, for a 405's ``Allow``.
 
     aiohttp's own header unites every matching pattern, so ``/favorites/order`` (POST) would
-    also advertise ``/favorites/{group_id}``'s methods; here, as in routing, the literal path
-    registered first is the resource (areas may register one pattern more than once).
+    also advertise ``/favorites/{group_id}``'s methods. Routing tries the pattern with the
+    longest literal prefix first (``UrlDispatcher.resolve``), so that one is the resource; one
+    pattern may be registered more than once (by different areas).
     """
-    methods: set[str] = set()
-    pattern = None
+    matches: list[tuple[int, str, set[str]]] = []
     for resource in request.app.router.resources():
         _, allowed = await resource.resolve(request)
-        if allowed and pattern in (None, resource.canonical):
-            pattern = resource.canonical
-            methods |= allowed
+        if allowed:
+            literal = resource.canonical.partition("{")[0]
+            matches.append((-len(literal), resource.canonical, allowed))
+    if not matches:
+        return ""
+    _, pattern, _ = min(matches, key=lambda match: match[0])
+    methods = set().union(*(allowed for _, canonical, allowed in matches if canonical == pattern))
     return ",".join(sorted(methods))
 
 

@@ -63,6 +63,8 @@ async def test_error_bodies_for_unknown_routes_and_methods(client: Client) -> No
     # A literal route shadows the parameter route after it: only its own methods are listed.
     resp = await client.options("/api/v1/favorites/order")
     assert (resp.status, resp.headers["Allow"]) == (405, "POST")
+    resp = await client.post("/api/v1/folders/devices")
+    assert (resp.status, resp.headers["Allow"]) == (405, "GET,HEAD")
 
 
 @pytest.fixture
