@@ -17,6 +17,7 @@ from relay.web import (
     about,
     accounts,
     announcements,
+    app_devices,
     auth,
     cameras,
     commands,
@@ -45,6 +46,6 @@ def create_app(settings: RelaySettings, store: Store) -> web.Application:
     app[AUTH_KEY] = Auth(settings, store)
     app[STREAMS_KEY] = StreamRegistry()
     areas = (auth, accounts, cameras, commands, devices, enroll, history, media, openapi, portal)
-    for area in (*areas, users, folders, favorites, about, announcements):
+    for area in (*areas, users, folders, favorites, about, announcements, app_devices):
         area.setup_routes(app)
     return app

@@ -42,8 +42,9 @@ from relay.errors import ApiError
 from relay.notify.mail import Mailer
 from relay.passwords import PasswordPolicy, builtin_blocklist
 from relay.settings import RelaySettings
-from relay.store import AccountRow, DeviceRow, Role, Store
+from relay.store import AccountRow, DeviceRow, Role, SessionRow, Store
 from relay.store.accounts import AccountStore
+from relay.store.app_devices import AppDeviceRow, AppDeviceStore, AppLink
 
 NAME_MAX = 32  # USER-1: 400250 above this
 DEVICE_NAME_MAX = 64  # the column size; the agent sends its host name by default
@@ -81,6 +82,7 @@ class LoginResult:
 
     token: str
     viewer: Viewer
+    app_device_id: str | None = None  # USER-9: the app device this login linked
 
 
 @dataclass(frozen=True)
@@ -170,6 +172,7 @@ class Auth:
         self.settings = settings
         self.store = store
         self.accounts = AccountStore(store.engine, clock=store.clock)
+        self.app_devices = AppDeviceStore(store.engine, clock=store.clock)
         self.hasher = hasher or make_hasher(settings)
         self.mailer = mailer or Mailer(settings)
         self.policy = PasswordPolicy.from_settings(settings)
@@ -299,10 +302,34 @@ class Auth:
 
     # -- sessions ---------------------------------------------------------------------------
 
-    async def login(self, email: str, password: str) -> LoginResult:
-        """Check the credentials and open a session."""
+    async def login(self, email: str, password: str, app: AppLink | None = None) -> LoginResult:
+        """Check the credentials and open a session (for an app: linked to its device)."""
         account = await self.authenticate(email, password)
+        if app is not None:
+            return await self._open_app_session(account, app)
         return await self._open_session(account)
+
+    async def _open_app_session(self, account: AccountRow, app: AppLink) -> LoginResult:
+        """USER-9: a session and the app device bound to it, written together."""
+        token, now = secrets.token_urlsafe(32), self.store.now()
+        session = SessionRow(
+            token_hash(token),
+            account.id,
+            secrets.token_urlsafe(32),
+            now,
+            now,
+            account.session_epoch,
+        )
+        device = await self.app_devices.open_session(session, app)
+        viewer = _viewer(account, session.csrf_token, session.token_hash)
+        return LoginResult(token, viewer, device.id)
+
+    async def app_devices_of(self, viewer: Viewer) -> list[AppDeviceRow]:
+        """USER-9: the viewer's linked apps whose sessions could still make a call."""
+        now = self.store.now()
+        return await self.app_devices.list_for(
+            viewer.account_id, idle_before=now - self._idle, created_before=now - self._absolute
+        )
 
     async def _open_session(self, account: AccountRow) -> LoginResult:
         token = secrets.token_urlsafe(32)

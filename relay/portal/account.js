@@ -5,6 +5,7 @@
 // #/email/confirm?token= (without a session); #/account and #/password/initial (with one).
 
 import { apiJson, forgetSession } from "./api.js";
+import { mobileDevicesSection } from "./app_devices.js";
 import { el, field, form, hashParams } from "./forms.js";
 
 const PASSWORD_HELP =
@@ -228,6 +229,7 @@ export function accountPage(account, onChanged, onGone) {
       },
     }),
   ];
+  pages.push(mobileDevicesSection()); // USER-9: apps linked to this viewer
   if (account.role === "subscriber") {
     pages.push(
       form({

@@ -366,3 +366,35 @@ message_reads = Table(
     Column("read_at", UtcDateTime, nullable=False),
     Index("ix_message_reads_account_id", "account_id"),
 )
+
+# -- mobile app devices (migration 0008) --------------------------------------------------------
+
+APP_PLATFORMS = ("android", "ios", "web")
+
+#: USER-9 / APP-2: an app (phone, tablet, desktop web app) that logged in as a viewer. It is bound
+#: to the session its login opened: deleting the session (logout, removal from the portal, a
+#: purge) deletes the device with it, so a listed device always names a token that exists, and
+#: removing the device revokes that token in the same statement. Last seen is the session's.
+app_devices = Table(
+    "app_devices",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column(
+        "account_id",
+        String(ID),
+        ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column(
+        "token_hash",
+        String(64),
+        ForeignKey("sessions.token_hash", ondelete="CASCADE"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("name", String(64), nullable=False),
+    Column("platform", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    CheckConstraint("platform IN ('android', 'ios', 'web')", name="platform"),
+)

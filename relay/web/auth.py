@@ -16,6 +16,7 @@ from aiohttp import web
 from relay.auth import Viewer
 from relay.errors import ApiError, Code
 from relay.settings import RelaySettings
+from relay.store.app_devices import AppLink
 from relay.web.keys import AUTH_KEY, SETTINGS_KEY
 from relay.web.openapi import api_route
 from relay.web.schemas import AccountOut, LoginIn, LoginOut, SessionOut, json_out, read_json
@@ -83,7 +84,8 @@ def _set_cookie(response: web.StreamResponse, settings: RelaySettings, token: st
     routes,
     "POST",
     "/api/v1/auth/login",
-    summary="Log in with e-mail and password (USER-3); sets the session cookie",
+    summary="Log in with e-mail and password (USER-3); sets the session cookie. An app sends "
+    "device {name, platform} to link this token to a mobile device it can be removed by (USER-9)",
     request=LoginIn,
     response=LoginOut,
     auth=False,
@@ -91,11 +93,13 @@ def _set_cookie(response: web.StreamResponse, settings: RelaySettings, token: st
 async def login(request: web.Request) -> web.Response:
     """Open a session; 400224 on wrong credentials, 400225 while locked."""
     body = await read_json(request, LoginIn)
-    result = await request.app[AUTH_KEY].login(body.email, body.password)
+    app = AppLink(body.device.name.strip() or "App", body.device.platform) if body.device else None
+    result = await request.app[AUTH_KEY].login(body.email, body.password, app)
     out = LoginOut(
         token=result.token,
         csrf_token=result.viewer.csrf_token,
         account=AccountOut.of(result.viewer),
+        device_id=result.app_device_id,
     )
     response = json_out(out)
     _set_cookie(response, request.app[SETTINGS_KEY], result.token)

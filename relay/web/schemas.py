@@ -7,7 +7,7 @@ can answer with the documented code (400249 "name required", …) rather than a 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -26,11 +26,21 @@ class In(BaseModel):
     model_config = ConfigDict(strict=True, extra="ignore")
 
 
+class AppDeviceIn(In):
+    """USER-9: the device an app runs on, sent with its login so the viewer can unlink it."""
+
+    name: str = Field(min_length=1, max_length=64, description="e.g. the phone's name")
+    platform: Literal["android", "ios", "web"]
+
+
 class LoginIn(In):
-    """Credentials (USER-3)."""
+    """Credentials (USER-3); an app adds ``device`` (USER-9)."""
 
     email: str = Field(default="", max_length=FIELD_MAX)
     password: str = Field(default="", max_length=FIELD_MAX)
+    device: AppDeviceIn | None = Field(
+        default=None, description="set by mobile and desktop apps: links this login's token"
+    )
 
 
 class EnrollDeviceIn(In):
@@ -79,6 +89,9 @@ class LoginOut(BaseModel):
     token: str
     csrf_token: str
     account: AccountOut
+    device_id: str | None = Field(
+        default=None, description="USER-9: the app device this login linked (with ``device``)"
+    )
 
 
 class SessionOut(BaseModel):

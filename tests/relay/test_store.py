@@ -38,6 +38,7 @@ TABLES = {
     "favorite_cameras",
     "messages",
     "message_reads",
+    "app_devices",
 }
 
 
