@@ -2,7 +2,7 @@
 # Install what rmon needs on a Debian machine: Debian packages (when missing) and a venv in .venv
 # with rmon installed editable. Idempotent; run as root (or with sudo) for the Debian part.
 #   packaging/install.sh          runtime + demo camera
-#   packaging/install.sh --test   also the test tools (pytest, playwright, ruff, mypy)
+#   packaging/install.sh --test   also the test tools (pytest, playwright, schemathesis, ruff, mypy)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
