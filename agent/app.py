@@ -109,6 +109,8 @@ class Camera:
     controls: list[str] = field(default_factory=list)
     #: Health and EVT-1 failure/recovery (``agent.camera_watch``); None before it is watched.
     health: CameraHealth | None = None
+    #: The installer says its picture has AI privacy guard applied (USER-6).
+    privacy_guard: bool = False
 
     @property
     def xaddr(self) -> str:
@@ -123,6 +125,8 @@ class Camera:
     def inventory(self) -> models.CameraInventory:
         """How the relay sees this camera."""
         caps = ["snapshot"] + (["live"] if self.media is not None else []) + self.controls
+        if self.privacy_guard:
+            caps.append("privacy_guard")
         profiles = [
             models.ProfileInventory(
                 token=p.token,
@@ -307,9 +311,10 @@ class Agent:
             local_id=self.ids.assign(desc, endpoint),
             desc=desc,
             profile=pick_profile(desc.profiles),
-            name=self._override_name(xaddr),
+            name=self.settings.override_for(xaddr).name or "",
             username=user,
             password=password,
+            privacy_guard=self.settings.override_for(xaddr).privacy_guard,
         )
         if cam.profile is not None and desc.profiles:
             cam.media = CameraMedia(
@@ -323,10 +328,6 @@ class Agent:
         cam.health = self.watch.watch(cam.local_id, xaddr, user, password, endpoint=endpoint)
         log.info("camera %s (%s %s) at %s", cam.local_id, desc.manufacturer, desc.model, xaddr)
         return True
-
-    def _override_name(self, xaddr: str) -> str:
-        """The installer's name for a camera, or empty to let the relay number it."""
-        return next((c.name or "" for c in self.settings.cameras if c.xaddr == xaddr), "")
 
     # requests from the relay
 

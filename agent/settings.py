@@ -37,6 +37,11 @@ class CameraOverride(BaseModel):
     username: str | None = Field(default=None, description="ONVIF/RTSP user for this camera.")
     password: SecretStr | None = Field(default=None, description="ONVIF/RTSP password for it.")
     name: str | None = Field(default=None, description="Display name, at most 20 characters.")
+    privacy_guard: bool = Field(
+        default=False,
+        description="The camera's picture has AI privacy guard applied (a recorder's privacy-"
+        "guard channel): only shared users with the privacy-guard flag may be shared it (USER-6).",
+    )
 
 
 class AgentSettings(BaseSettings):
@@ -160,11 +165,13 @@ class AgentSettings(BaseSettings):
         toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
         return (init_settings, env_settings, toml)
 
+    def override_for(self, xaddr: str) -> CameraOverride:
+        """The installer's settings for the camera at ``xaddr`` (all defaults if none)."""
+        return next((c for c in self.cameras if c.xaddr == xaddr), CameraOverride(xaddr=xaddr))
+
     def credentials_for(self, xaddr: str) -> tuple[str, str]:
         """Return (username, password) for a camera: its override or the defaults."""
-        for cam in self.cameras:
-            if cam.xaddr == xaddr:
-                user = cam.username if cam.username is not None else self.camera_username
-                pw = cam.password if cam.password is not None else self.camera_password
-                return user, pw.get_secret_value()
-        return self.camera_username, self.camera_password.get_secret_value()
+        cam = self.override_for(xaddr)
+        user = cam.username if cam.username is not None else self.camera_username
+        pw = cam.password if cam.password is not None else self.camera_password
+        return user, pw.get_secret_value()

@@ -5,6 +5,11 @@ to the subscriber alone and can never be granted to a shared user (a group that 
 is refused, and :func:`effective` drops them whatever the store holds). A shared user belongs
 to exactly one of their subscriber's four groups; USER-6's "allow device settings" flag adds
 ``camera_settings`` on the cameras shared with them.
+
+USER-6's privacy-guard flag splits a subscriber's cameras for shared users (manual 4.3.2): a
+user with it ON may only see cameras whose picture has AI privacy guard applied (the agent
+reports the capability ``privacy_guard``), a user with it OFF only the others. :func:`privacy_fits`
+is the one test, used when sharing and again on every access.
 """
 
 from __future__ import annotations
@@ -32,6 +37,14 @@ SUBSCRIBER_ONLY = frozenset({Permission.DEVICE_MANAGEMENT, Permission.USER_MANAG
 GRANTABLE = ALL - SUBSCRIBER_ONLY
 GROUP_NUMBERS = (1, 2, 3, 4)
 GROUP_NAME_MAX = 32
+#: The camera capability the agent reports for a camera with AI privacy guard applied.
+PRIVACY_GUARD = "privacy_guard"
+
+
+def privacy_fits(user_privacy_guard: bool, camera_capabilities: tuple[str, ...]) -> bool:
+    """Whether a shared user with this privacy-guard flag may see a camera with these
+    capabilities (subscribers see all their cameras and never call this)."""
+    return user_privacy_guard == (PRIVACY_GUARD in camera_capabilities)
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,9 @@ const MESSAGES = {
   91013: "A camera can be shared with at most 10 users.",
   91014: "This link is invalid or has expired. Please start again.",
   91015: "Please change the initial password before using the service.",
+  91016:
+    "This camera cannot be shared with this user: users with AI Privacy Guard ON can only be " +
+    "shared cameras with privacy guard applied, and users with it OFF only the others.",
   91150: "This message does not exist.", // MSG-1: an unknown message id
   // ORG-1 / ORG-2 (manual 4.4, 5.5.1, 5.5.2, 5.5.5): the manual's sentences for each limit.
   91101: "Folders can be created up to 3 levels deep.",

@@ -179,7 +179,8 @@ class AccountStore(Queries):
         return _account(row), sorted(shared)
 
     async def update_shared_user(self, owner_id: str, user_id: str, **values: Any) -> bool:
-        """Change name, group or flags; a change of rights ends the user's sessions (50205)."""
+        """Change name, group or flags; a change of rights ends the user's sessions (50205).
+        A new privacy-guard flag also drops the shares of cameras that no longer fit it."""
         rights = {"group_no", "allow_device_settings", "privacy_guard"} & set(values)
         if rights:
             values["session_epoch"] = accounts.c.session_epoch + 1
@@ -189,6 +190,8 @@ class AccountStore(Queries):
                 .where(accounts.c.id == user_id, accounts.c.owner_id == owner_id)
                 .values(**values)
             )
+            if result.rowcount and "privacy_guard" in values:
+                await _drop_privacy_misfits(conn, user_id, bool(values["privacy_guard"]))
         return bool(result.rowcount)
 
     async def delete_account(self, account_id: str, *, owner_id: str | None = None) -> bool:
@@ -204,22 +207,34 @@ class AccountStore(Queries):
     # -- shares (USER-7, CAM-2) ---------------------------------------------------------------
 
     async def set_shares(
-        self, owner_id: str, user_id: str, camera_ids: Iterable[str], *, per_camera: int
-    ) -> Literal["ok", "not_found", "limit"] | list[str]:
+        self,
+        owner_id: str,
+        user_id: str,
+        camera_ids: Iterable[str],
+        *,
+        per_camera: int,
+        skip_privacy_misfits: bool = False,
+    ) -> Literal["ok", "not_found", "limit", "privacy"] | list[str]:
         """Replace the cameras shared with a user. Returns the camera ids removed (for ending
-        their open streams), ``"not_found"`` for a user or camera not the subscriber's, or
-        ``"limit"`` when a camera would have more than ``per_camera`` users."""
+        their open streams), ``"not_found"`` for a user or camera not the subscriber's,
+        ``"limit"`` when a camera would have more than ``per_camera`` users, or ``"privacy"``
+        when a camera does not fit the user's privacy-guard flag — unless
+        ``skip_privacy_misfits``, which leaves such cameras out instead."""
         wanted = set(camera_ids)
         async with self._write() as conn:
             await _lock_account(conn, owner_id)
             user = await conn.scalar(
-                select(accounts.c.id).where(
+                select(accounts.c.privacy_guard).where(
                     accounts.c.id == user_id, accounts.c.owner_id == owner_id
                 )
             )
             owned = await _owned_cameras(conn, owner_id, wanted)
-            if user is None or owned != wanted:
+            if user is None or set(owned) != wanted:
                 return "not_found"
+            misfits = {c for c, caps in owned.items() if not permissions.privacy_fits(user, caps)}
+            if misfits and not skip_privacy_misfits:
+                return "privacy"
+            wanted -= misfits
             current = set(
                 (
                     await conn.scalars(
@@ -309,6 +324,8 @@ class AccountStore(Queries):
                 )
             if account.owner_id != owner_id or not await _is_shared(conn, camera_id, account.id):
                 return None
+            if not permissions.privacy_fits(account.privacy_guard, camera.capabilities):
+                return None  # shared before the flag or the camera changed: hidden now
             group = await _group_permissions(conn, owner_id, account.group_no)
         granted = permissions.effective(group, allow_device_settings=account.allow_device_settings)
         return CameraAccess(camera, owner_id, granted)
@@ -330,10 +347,11 @@ class AccountStore(Queries):
         found: dict[str, tuple[DeviceRow, list[CameraRow]]] = {}
         for row in rows:
             m = row._mapping
+            camera = _camera_from({c.name: m[c] for c in cameras.c})
+            if not permissions.privacy_fits(account.privacy_guard, camera.capabilities):
+                continue
             device = _device_from(m)
-            found.setdefault(device.id, (device, []))[1].append(
-                _camera_from({c.name: m[c] for c in cameras.c})
-            )
+            found.setdefault(device.id, (device, []))[1].append(camera)
         return [DeviceWithCameras(dev, tuple(cams)) for dev, cams in found.values()]
 
     # -- sessions and passwords ---------------------------------------------------------------
@@ -476,16 +494,38 @@ async def _lock_account(conn: AsyncConnection, account_id: str) -> None:
     await conn.execute(select(accounts.c.id).where(accounts.c.id == account_id).with_for_update())
 
 
-async def _owned_cameras(conn: AsyncConnection, owner_id: str, ids: set[str]) -> set[str]:
-    """Which of ``ids`` are cameras of the subscriber's devices."""
+async def _owned_cameras(
+    conn: AsyncConnection, owner_id: str, ids: set[str]
+) -> dict[str, tuple[str, ...]]:
+    """Which of ``ids`` are cameras of the subscriber's devices, with their capabilities."""
     if not ids:
-        return set()
-    rows = await conn.scalars(
-        select(cameras.c.id)
+        return {}
+    rows = await conn.execute(
+        select(cameras.c.id, cameras.c.capabilities)
         .join(devices, devices.c.id == cameras.c.device_id)
         .where(devices.c.account_id == owner_id, cameras.c.id.in_(ids))
     )
-    return set(rows.all())
+    return {row.id: tuple(json.loads(row.capabilities)) for row in rows}
+
+
+async def _drop_privacy_misfits(conn: AsyncConnection, user_id: str, privacy_guard: bool) -> None:
+    """Delete the user's shares of cameras that do not fit their privacy-guard flag."""
+    shared = await conn.execute(
+        select(cameras.c.id, cameras.c.capabilities)
+        .join(camera_shares, camera_shares.c.camera_id == cameras.c.id)
+        .where(camera_shares.c.account_id == user_id)
+    )
+    misfits = [
+        row.id
+        for row in shared
+        if not permissions.privacy_fits(privacy_guard, tuple(json.loads(row.capabilities)))
+    ]
+    if misfits:
+        await conn.execute(
+            delete(camera_shares).where(
+                camera_shares.c.account_id == user_id, camera_shares.c.camera_id.in_(misfits)
+            )
+        )
 
 
 async def _over_limit(conn: AsyncConnection, camera_ids: set[str], limit: int) -> bool:

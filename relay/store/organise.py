@@ -13,6 +13,7 @@ found", never "forbidden", so ids of other subscribers are not confirmed.
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 from collections.abc import Sequence
@@ -22,6 +23,7 @@ from typing import Literal, cast
 from sqlalchemy import ColumnElement, and_, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from relay.permissions import privacy_fits
 from relay.store.queries import Queries
 from relay.store.rows import AccountRow, DeviceRow
 from relay.store.schema import (
@@ -561,12 +563,13 @@ async def _visible_tiles(
     conn: AsyncConnection, viewer: AccountRow, group_ids: list[str]
 ) -> dict[str, tuple[Tile, ...]]:
     """The groups' tiles whose camera the viewer may see now: the subscriber's own cameras, or
-    for a shared user those shared with them by their subscriber (deny by default)."""
+    for a shared user those shared with them by their subscriber that fit their privacy-guard
+    flag (deny by default)."""
     if not group_ids:
         return {}
     fc = favorite_cameras.c
     query = (
-        select(fc.group_id, fc.camera_id, fc.slot, fc.x, fc.y, fc.w, fc.h)
+        select(fc.group_id, fc.camera_id, fc.slot, fc.x, fc.y, fc.w, fc.h, cameras.c.capabilities)
         .join(cameras, cameras.c.id == fc.camera_id)
         .join(devices, devices.c.id == cameras.c.device_id)
         .where(fc.group_id.in_(group_ids))
@@ -584,7 +587,10 @@ async def _visible_tiles(
         ).where(devices.c.account_id == viewer.owner_id)
     out: dict[str, list[Tile]] = {}
     for row in (await conn.execute(query)).all():
-        out.setdefault(row.group_id, []).append(Tile(*row[1:]))
+        caps = tuple(json.loads(row.capabilities))
+        if viewer.role != "subscriber" and not privacy_fits(viewer.privacy_guard, caps):
+            continue
+        out.setdefault(row.group_id, []).append(Tile(*row[1:-1]))
     return {group_id: tuple(tiles) for group_id, tiles in out.items()}
 
 

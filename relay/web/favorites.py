@@ -379,12 +379,15 @@ async def share_favorite(request: web.Request) -> web.Response:
     out: dict[str, list[str]] = {}
     for user_id, shared in current.items():
         wanted = sorted(set(shared) | set(cameras))
-        result = await accounts.set_shares(owner.account_id, user_id, wanted, per_camera=limit)
+        result = await accounts.set_shares(
+            owner.account_id, user_id, wanted, per_camera=limit, skip_privacy_misfits=True
+        )
         if result == "limit":
             raise ApiError.share_limit(limit)
-        if result == "not_found":
+        found = await accounts.shared_user(owner.account_id, user_id)
+        if result == "not_found" or found is None:
             raise ApiError.not_found("user")
-        out[user_id] = wanted
+        out[user_id] = found[1]  # cameras that do not fit the user's privacy guard left out
     return json_out(ShareOut(cameras=cameras, users=out))
 
 

@@ -232,7 +232,8 @@ async def delete_user(request: web.Request) -> web.Response:
     response=UserOut,
 )
 async def put_shares(request: web.Request) -> web.Response:
-    """404 for a camera not the subscriber's; 91013 when a camera would exceed 10 users."""
+    """404 for a camera not the subscriber's; 91013 when a camera would exceed 10 users;
+    91016 for a camera that does not fit the user's privacy-guard flag."""
     owner_id, user, _ = await _user(request)
     body = await read_json(request, SharesIn)
     limit = request.app[SETTINGS_KEY].max_users_per_camera
@@ -242,6 +243,8 @@ async def put_shares(request: web.Request) -> web.Response:
         raise ApiError.not_found("camera")
     if result == "limit":
         raise ApiError.share_limit(limit)
+    if result == "privacy":
+        raise ApiError.privacy_guard_mismatch(user.privacy_guard)
     if isinstance(result, list) and result:
         request.app[STREAMS_KEY].revoke(user.id, result)
     found = await accounts.shared_user(owner_id, user.id)

@@ -52,3 +52,21 @@ def test_unreadable_file_starts_afresh(tmp_path: Path) -> None:
     (tmp_path / IDS_FILE).write_text("{not json")
     desc = CameraDescription("http://198.51.100.9/onvif", "", "", "", "", "", None, ())
     assert CameraIds(tmp_path).assign(desc) == derived_id(desc)
+
+
+# spec: USER-6
+def test_privacy_guard_setting_reaches_the_inventory() -> None:
+    """The installer marks a privacy-guard camera in the settings; the relay sees the capability
+    it filters shared users by (relay.permissions.privacy_fits)."""
+    from agent.app import Camera
+    from agent.settings import AgentSettings, CameraOverride
+
+    xaddr = "http://198.51.100.7/onvif/device_service"
+    settings = AgentSettings(cameras=[CameraOverride(xaddr=xaddr, privacy_guard=True)])
+    desc = CameraDescription(xaddr, "Acme", "A1", "1", "SN-7", "", None, ())
+    assert not settings.override_for("http://198.51.100.8/onvif").privacy_guard
+    guarded = settings.override_for(xaddr).privacy_guard
+    cam = Camera("cam-7", desc, None, "", "", "", privacy_guard=guarded)
+    assert "privacy_guard" in cam.inventory().capabilities
+    plain = Camera("cam-8", desc, None, "", "", "")
+    assert "privacy_guard" not in plain.inventory().capabilities

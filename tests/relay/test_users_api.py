@@ -23,7 +23,10 @@ async def _owner(client: Client, sign_up: Callable[..., Any], login: Callable[..
     return str((await login())["token"])
 
 
-async def _cameras(store: Store, owner_email: str = OWNER, count: int = 2) -> list[str]:
+async def _cameras(
+    store: Store, owner_email: str = OWNER, count: int = 2, *, guarded: int = 0
+) -> list[str]:
+    """``count`` cameras on a new site; the last ``guarded`` have AI privacy guard applied."""
     owner = await store.get_account_by_email(owner_email)
     assert owner is not None
     grant = f"g-{owner.id}"
@@ -32,7 +35,12 @@ async def _cameras(store: Store, owner_email: str = OWNER, count: int = 2) -> li
         token_hash(grant), name="site", public_key="00" * 32, agent_version="t"
     )
     assert device is not None
-    inventory = [CameraInventory(local_id=f"c{i}") for i in range(count)]
+    inventory = [
+        CameraInventory(
+            local_id=f"c{i}", capabilities=["privacy_guard"] if i >= count - guarded else []
+        )
+        for i in range(count)
+    ]
     await store.upsert_inventory(device.id, inventory)
     items = await store.list_devices_for(owner.id)
     return [c.id for item in items for c in item.cameras]
@@ -151,3 +159,57 @@ async def test_rights_change_forces_the_shared_user_to_log_in_again(
     assert (await resp.json())["group"] == 1
     resp = await client.get("/api/v1/devices", headers=bearer(session))
     assert await error_of(resp) == (401, 50205)
+
+
+async def _visible(client: Client, session: str) -> list[str]:
+    listing = await (await client.get("/api/v1/devices", headers=bearer(session))).json()
+    return sorted(c["id"] for d in listing["devices"] for c in d["cameras"])
+
+
+# spec: USER-6
+async def test_privacy_guard_flag_decides_which_cameras_a_user_can_be_shared(
+    client: Client, store: Store, sign_up: Callable[..., Any], login: Callable[..., Any]
+) -> None:
+    """Manual 4.3.2: a user with AI privacy guard ON may only be shared cameras with privacy
+    guard applied, OFF only the others; flipping the flag drops the shares that no longer fit,
+    and a favorite's share leaves the misfits out."""
+    token = await _owner(client, sign_up, login)
+    plain, guarded = await _cameras(store, count=2, guarded=1)
+    on = await _user(client, token, 1, privacy_guard=True)
+    off = await _user(client, token, 2)
+    auth = client.app[AUTH_KEY]
+    for user in (on, off):
+        await auth.accounts.set_password(user, await auth.hash_password(PASSWORD))
+
+    async def put(user: str, cams: list[str]) -> Any:
+        url = f"{USERS}/{user}/shares"
+        return await client.put(url, json={"cameras": cams}, headers=bearer(token))
+
+    assert await error_of(await put(on, [plain, guarded])) == (409, 91016)
+    assert await error_of(await put(off, [guarded])) == (409, 91016)
+    assert (await put(on, [guarded])).status == 200
+    assert (await put(off, [plain])).status == 200
+    on_session = str((await login("u1@example.com"))["token"])
+    assert await _visible(client, on_session) == [guarded]
+    assert (await client.get(f"/api/v1/cameras/{plain}", headers=bearer(on_session))).status == 404
+    # OFF now: the guarded share no longer fits and is gone; the user logs in again (50205)
+    resp = await client.patch(f"{USERS}/{on}", json={"privacy_guard": False}, headers=bearer(token))
+    assert (await resp.json())["cameras"] == []
+    on_session = str((await login("u1@example.com"))["token"])
+    assert await _visible(client, on_session) == []
+    # a favorite of both cameras shared with both users: each gets only what fits
+    resp = await client.patch(f"{USERS}/{on}", json={"privacy_guard": True}, headers=bearer(token))
+    assert resp.status == 200
+    body = {
+        "name": "Both",
+        "layout": "4",
+        "cameras": [{"camera_id": plain}, {"camera_id": guarded}],
+    }
+    fav = await client.post("/api/v1/favorites", json=body, headers=bearer(token))
+    assert fav.status == 201, await fav.text()
+    group = (await fav.json())["id"]
+    resp = await client.post(
+        f"/api/v1/favorites/{group}/share", json={"users": [on, off]}, headers=bearer(token)
+    )
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["users"] == {on: [guarded], off: [plain]}
