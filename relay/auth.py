@@ -344,6 +344,13 @@ class Auth:
         if not token or len(token) > 256:
             raise ApiError.session_expired()
         hashed = token_hash(token)
+        session, account = await self.live_session(hashed)
+        return _viewer(account, session.csrf_token, hashed)
+
+    async def live_session(self, hashed: str) -> tuple[SessionRow, AccountRow]:
+        """The session with this token hash and its account, if it is still valid (touched
+        now and then); 50201 / 50205 as :meth:`viewer_for_token`. Open streams re-check their
+        viewer's session with it, so a logout or a removed app device ends them too."""
         found = await self.store.session_with_account(hashed)
         if found is None:
             raise ApiError.session_expired()
@@ -358,7 +365,7 @@ class Auth:
             raise ApiError.session_expired()
         if idle_for >= self._touch_every:
             await self.store.touch_session(hashed, now)
-        return _viewer(account, session.csrf_token, hashed)
+        return session, account
 
     async def logout(self, viewer: Viewer) -> None:
         """End the viewer's session."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
@@ -41,20 +42,27 @@ async def _camera(request: web.Request) -> CameraRow:
     return access.camera
 
 
-async def _revoked_or_gone(request: web.Request, viewer: Viewer, camera_id: str) -> None:
+async def _revoked_or_gone(request: web.Request, viewer: Viewer, camera_id: str) -> ApiError:
     """Return once the viewer may no longer watch this camera: at once when the share or
     delete paths of this relay signal it (:mod:`relay.web.streams`), or at the next store
-    re-check (every RECHECK_S) for a revocation made on another relay."""
+    re-check (every RECHECK_S) for a revocation made on another relay, or when the viewer's
+    session ended (logout, a removed app device, a forced re-login, its absolute timeout).
+    Watching counts as activity: the re-check touches the session like any request.
+    Returns what the viewer is told: the session's error (50201/50205), or 91006."""
     auth = request.app[AUTH_KEY]
+    revoked_error = ApiError.forbidden("Access to this camera was revoked.")
     with request.app[STREAMS_KEY].watch(viewer.account_id, camera_id) as revoked:
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(RECHECK_S):
                     await revoked.wait()
-                return
-            account = await auth.store.get_account(viewer.account_id)
-            if account is None or await auth.accounts.camera_access(account, camera_id) is None:
-                return
+                return revoked_error
+            try:
+                _, account = await auth.live_session(viewer.token_hash)
+            except ApiError as session_ended:
+                return session_ended
+            if await auth.accounts.camera_access(account, camera_id) is None:
+                return revoked_error
 
 
 def _same_origin(request: web.Request) -> bool:
@@ -107,7 +115,7 @@ async def live(request: web.Request) -> web.StreamResponse:
 
 
 async def _live(
-    request: web.Request, camera: CameraRow, revoked: asyncio.Future[None]
+    request: web.Request, camera: CameraRow, revoked: asyncio.Future[ApiError]
 ) -> web.StreamResponse:
     """The WebSocket part of :func:`live`, ended early when ``revoked`` completes."""
     ws = web.WebSocketResponse(heartbeat=20.0)
@@ -129,8 +137,9 @@ async def _live(
     finally:
         forward.cancel()
         stream.reset(quic.RESET_CANCELLED)
-    if revoked.done():
-        await _send_error(ws, 91006, "Access to this camera was revoked.")
+    if revoked.done() and not revoked.cancelled() and revoked.exception() is None:
+        reason = revoked.result()
+        await _send_error(ws, reason.code, reason.message)
     return ws
 
 
@@ -152,13 +161,14 @@ async def _forward(stream: quic.TunnelStream, ws: web.WebSocketResponse, limit: 
 
 
 async def _until_closed(
-    ws: web.WebSocketResponse, forward: asyncio.Future[None], revoked: asyncio.Future[None]
+    ws: web.WebSocketResponse, forward: asyncio.Future[None], revoked: asyncio.Future[ApiError]
 ) -> None:
     """Wait for the viewer to close (we ignore what it sends), the forwarder to finish, or
     the viewer's access to be revoked."""
     reader = asyncio.ensure_future(_drain_ws(ws))
+    waited: set[asyncio.Future[Any]] = {reader, forward, revoked}
     try:
-        await asyncio.wait({reader, forward, revoked}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(waited, return_when=asyncio.FIRST_COMPLETED)
     finally:
         reader.cancel()
 

@@ -2,9 +2,11 @@
 (issue 5, item 3). The real relay server (HTTPS + QUIC on 127.0.0.1) and the agent's real
 tunnel client, whose request handler streams DATA for as long as the relay keeps the stream.
 
-Three ways to lose access: the share is revoked through the API, the user is deleted through
-the API (both signal this relay's stream registry at once), and the share is removed straight
-in the store, as another relay of the fleet would do (caught by the handler's store re-check).
+Five ways to lose access: the share is revoked through the API, the user is deleted through
+the API (both signal this relay's stream registry at once), the share is removed straight
+in the store, as another relay of the fleet would do, the viewer logs out, and the phone app
+watching is removed from the viewer's mobile devices (USER-9) — the last three caught by the
+handler's store re-check of the share and of the viewer's session.
 """
 
 from __future__ import annotations
@@ -122,8 +124,20 @@ async def _owner_token(http: tuple[aiohttp.ClientSession, str, Any]) -> str:
         return str((await resp.json())["token"])
 
 
-async def _watch_until_cut(ws: aiohttp.ClientWebSocketResponse, revoke: Any) -> float:
-    """Read the stream until media flows, call ``revoke``, return seconds until it ends."""
+async def _shared_user_login(http: tuple[aiohttp.ClientSession, str, Any]) -> str:
+    """A second session of the shared user (the browser that removes the phone app)."""
+    session, base, ctx = http
+    body = {"email": "viewer@example.com", "password": PASSWORD}
+    async with session.post(f"{base}/api/v1/auth/login", json=body, ssl=ctx) as resp:
+        assert resp.status == 200, await resp.text()
+        return str((await resp.json())["token"])
+
+
+async def _watch_until_cut(
+    ws: aiohttp.ClientWebSocketResponse, revoke: Any
+) -> tuple[float, dict[str, Any]]:
+    """Read the stream until media flows, call ``revoke``; (seconds until it ends, the error
+    message it ended with)."""
     init = await ws.receive_json(timeout=10)
     assert init["type"] == "init", init
     msg = await ws.receive(timeout=10)
@@ -136,11 +150,11 @@ async def _watch_until_cut(ws: aiohttp.ClientWebSocketResponse, revoke: Any) -> 
             if msg.type is aiohttp.WSMsgType.TEXT:
                 error = msg.json()
     assert error.get("type") == "error", error
-    return time.monotonic() - started
+    return time.monotonic() - started, error
 
 
-# spec: USER-7, CAM-2
-@pytest.mark.parametrize("how", ["unshare", "delete", "other_relay"])
+# spec: USER-7, CAM-2, USER-9
+@pytest.mark.parametrize("how", ["unshare", "delete", "other_relay", "logout", "app_device"])
 async def test_losing_access_ends_the_live_stream_within_2_s(
     relay: RelayServer, camera: str, http: tuple[aiohttp.ClientSession, str, Any], how: str
 ) -> None:
@@ -148,6 +162,16 @@ async def test_losing_access_ends_the_live_stream_within_2_s(
     owner = await _owner_token(http)
     session, base, ctx = http
     headers = {"Authorization": f"Bearer {owner}"}
+    device_id = ""
+    if how == "app_device":  # the viewer watches from a phone app's login
+        body: dict[str, Any] = {"email": "viewer@example.com", "password": PASSWORD}
+        body["device"] = {"name": "Phone", "platform": "android"}
+        async with session.post(f"{base}/api/v1/auth/login", json=body, ssl=ctx) as r:
+            assert r.status == 200, await r.text()
+            app_login = await r.json()
+        token, device_id = app_login["token"], app_login["device_id"]
+    viewer = {"Authorization": f"Bearer {token}"}
+    other = {"Authorization": f"Bearer {(await _shared_user_login(http))}"}
 
     async def revoke() -> None:
         if how == "unshare":
@@ -159,11 +183,21 @@ async def test_losing_access_ends_the_live_stream_within_2_s(
             body = {"password": PASSWORD}
             async with session.delete(url, json=body, headers=headers, ssl=ctx) as r:
                 assert r.status == 204
+        elif how == "logout":  # the viewer's own session ends: caught by the re-check
+            url = f"{base}/api/v1/auth/logout"
+            async with session.post(url, headers=viewer, ssl=ctx) as r:
+                assert r.status == 204
+        elif how == "app_device":  # USER-9: the app's login removed from another session
+            url = f"{base}/api/v1/me/devices/{device_id}"
+            async with session.delete(url, headers=other, ssl=ctx) as r:
+                assert r.status == 204
         else:  # straight in the store: this relay's registry hears nothing
             result = await _auth(relay).accounts.set_shares(owner_id, user_id, [], per_camera=10)
             assert result == [camera]
 
     url = f"wss://127.0.0.1:{relay.port}/api/v1/cameras/{camera}/live"
-    async with session.ws_connect(url, headers={"Authorization": f"Bearer {token}"}, ssl=ctx) as ws:
-        took = await _watch_until_cut(ws, revoke)
+    async with session.ws_connect(url, headers=viewer, ssl=ctx) as ws:
+        took, error = await _watch_until_cut(ws, revoke)
     assert took < LIMIT_S, f"the stream outlived the revocation by {took:.2f} s"
+    # a revoked camera says so; an ended session says "log in again" (the portal goes to login)
+    assert error["code"] == (50201 if how in ("logout", "app_device") else 91006), error
