@@ -1,8 +1,11 @@
-"""Fixtures for the portal tests: a real fMP4 stream, a STUB relay and Debian's chromium.
+"""Fixtures for the portal tests: Debian's chromium, and for ``test_player.py`` only, a STUB
+relay with a real fMP4 stream.
 
 The stub is not the relay: it is a small aiohttp app that serves ``relay/portal/`` under
-``/portal/`` with the relay's Content-Security-Policy and fakes the few API routes a test needs.
-The real relay, agent and camera are exercised by ``tests/e2e``.
+``/portal/`` with the relay's Content-Security-Policy and a live WebSocket that sends a file's
+frames on a schedule the test controls (GOP bursts, pacing, a restart, an H.265 init, an error),
+which the player's latency control is tested against. Every other portal test runs the real
+relay (``create_app``, or ``live_site.py``: relay server, agents and an RTSP camera).
 """
 
 from __future__ import annotations
@@ -242,9 +245,9 @@ async def browser(chromium: str) -> AsyncIterator[Any]:
             await browser.close()
 
 
-async def _page(browser: Any, *, bypass_csp: bool) -> AsyncIterator[Any]:
+async def _page(browser: Any, **context_options: Any) -> AsyncIterator[Any]:
     """A fresh page; the test fails on uncaught script errors and CSP violations."""
-    context = await browser.new_context(bypass_csp=bypass_csp)
+    context = await browser.new_context(**context_options)
     page = await context.new_page()
     problems: list[str] = []
     page.on("pageerror", lambda err: problems.append(f"page error: {err}"))
@@ -273,4 +276,12 @@ async def page(browser: Any) -> AsyncIterator[Any]:
 async def strict_page(browser: Any) -> AsyncIterator[Any]:
     """A page under the relay's CSP: wait with selectors only (they need no eval)."""
     async for page in _page(browser, bypass_csp=False):
+        yield page
+
+
+@pytest.fixture
+async def relay_page(browser: Any) -> AsyncIterator[Any]:
+    """A ``strict_page`` for the real relay server, which serves HTTPS with a certificate from
+    its own CA (made at first start, as in production without an operator's certificate)."""
+    async for page in _page(browser, bypass_csp=False, ignore_https_errors=True):
         yield page

@@ -1,9 +1,14 @@
-"""The live player (``relay/portal/player.js``) in chromium against a STUB relay.
+"""The live player (``relay/portal/player.js``) in chromium; its WebSocket peer is a STUB.
 
-The stub (see conftest) is not the relay: its ``/api/v1/cameras/{id}/live`` WebSocket speaks the
-relay's live protocol — a JSON init message, the fMP4 init segment, then one moof+mdat fragment
-per frame paced at 15 fps — from a real H.264 fMP4 made by ffmpeg. The relay+agent+camera path is
-tested end to end in ``tests/e2e``.
+The peer is not the relay: the stub's ``/api/v1/cameras/{id}/live`` WebSocket (see conftest)
+speaks the relay's live protocol — a JSON init message, the fMP4 init segment, then one
+moof+mdat fragment per frame — from a real H.264 fMP4 made by ffmpeg, but on a schedule the test
+controls: the cached GOP in two bursts, then frames paced at exactly 15 fps from a known start,
+a stream restart at 3 s, an H.265 init, an error on the first connection. That is deliberate:
+the player's latency control (catch-up band, restarts, errors) can only be measured against a
+source whose timing is known and repeatable, which a real camera through a real tunnel is not.
+The real relay, agent and camera feeding the player are tested in ``test_portal.py`` (live tiles
+and the single view) and end to end in ``tests/e2e``.
 """
 
 from __future__ import annotations
