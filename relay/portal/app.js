@@ -155,6 +155,7 @@ function signedOut(message) {
   messagesMenu.reset();
   current?.hide();
   current = null;
+  cameras.clear(); // the next account must not glimpse this one's cameras
   topbar.hidden = true;
   showView(login, message);
 }

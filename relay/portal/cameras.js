@@ -208,6 +208,14 @@ export class CamerasView {
     for (const tile of this.#tiles.values()) tile.release();
   }
 
+  /** Forget every site and tile: the next account to sign in must not see this one's. */
+  clear() {
+    this.hide();
+    this.#forget(this.#tiles, new Set(), (tile) => tile.release());
+    this.#forget(this.#sites, new Set(), () => {});
+    this.#search.value = "";
+  }
+
   async refresh() {
     let devices;
     try {

@@ -109,6 +109,8 @@ async def test_share_two_cameras_and_the_user_sees_only_them(
 
     mail = await inbox[0].wait_for(GUEST, "invited")
     await page.wait_for_selector("#login-view:not([hidden])")
+    # the owner's tiles are gone from the page, not just hidden: the guest never glimpses them
+    assert await page.locator(".camera-tile").count() == 0
     await _login(page, GUEST, line_value(mail, "Initial password"))
     await page.wait_for_selector("#initial-password-form")
     await page.get_by_label("Password (from the invitation e-mail)").fill(
