@@ -146,6 +146,20 @@ class RelaySettings(BaseSettings):
         description="How often commands are expired and commands created on other relays are "
         "sent to the agents connected here (seconds).",
     )
+    event_retention_days: float = Field(
+        default=31.0,
+        gt=0,
+        description="Device events older than this are deleted (EVT-2: one month) (days).",
+    )
+    command_retention_days: float = Field(
+        default=31.0,
+        gt=0,
+        description="Finished commands (and the logs they fetched) older than this are deleted "
+        "(days).",
+    )
+    retention_sweep_interval_s: float = Field(
+        default=3600.0, gt=0, description="How often the retention sweep runs (seconds)."
+    )
     log_fetch_timeout_s: float = Field(
         default=15.0,
         gt=0,

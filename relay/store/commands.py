@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Row, and_, insert, select, update
+from sqlalchemy import Row, and_, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from relay.store.queries import Queries
@@ -226,6 +226,23 @@ class CommandStore(Queries):
             )  # fmt: skip
             ids += list(lost.scalars())
         return ids
+
+    async def prune(self, events_before: datetime, commands_before: datetime) -> tuple[int, int]:
+        """Delete device events raised before ``events_before`` (EVT-2 keeps a month) and
+        commands that finished before ``commands_before``; returns how many of each.
+
+        Open commands are never touched. An agent only replays events it has not had
+        acknowledged, and its spool keeps them far shorter than a month, so a pruned (device,
+        seq) cannot come back as a duplicate."""
+        c = commands.c
+        async with self._write() as conn:
+            events = await conn.execute(
+                delete(events_table).where(events_table.c.at < events_before)
+            )
+            done = await conn.execute(
+                delete(commands).where(c.state.in_(TERMINAL), c.finished_at < commands_before)
+            )
+        return events.rowcount, done.rowcount
 
     async def devices_with_pending(self) -> list[str]:
         """Devices that have commands not yet sent (for the dispatch sweep)."""

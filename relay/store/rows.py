@@ -123,3 +123,4 @@ class HistoryRow:
     reason: str
     refused: bool
     address: str
+    transport: str = ""  # "quic" / "tcp"; "" for rows written before migration 0009

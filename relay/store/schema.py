@@ -152,6 +152,8 @@ connection_history = Table(
     Column("refused", Boolean, nullable=False, server_default=false()),
     # The agent's public address as the relay saw it ("203.0.113.7:50123").
     Column("address", String(64), nullable=False, server_default=""),
+    # What carried the tunnel: "quic", or "tcp" for the TLS/TCP fallback; "" before 0009.
+    Column("transport", String(8), nullable=False, server_default=""),
     CheckConstraint("event IN ('connected', 'disconnected')", name="event"),
     Index("ix_connection_history_device_at", "device_id", "at"),
 )
@@ -193,6 +195,7 @@ commands = Table(
     ),
     Index("ix_commands_device_id_state", "device_id", "state"),
     Index("ix_commands_state_deadline", "state", "deadline"),
+    Index("ix_commands_finished_at", "finished_at"),  # the retention sweep (0009)
 )
 
 device_events = Table(
@@ -208,6 +211,7 @@ device_events = Table(
     Column("received_at", UtcDateTime, nullable=False),
     # Replays after an outage are deduplicated by this constraint.
     UniqueConstraint("device_id", "seq"),
+    Index("ix_device_events_at", "at"),  # the retention sweep (0009)
 )
 
 # -- accounts, shared users and permissions (migration 0004) ------------------------------------

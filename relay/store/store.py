@@ -49,6 +49,7 @@ from shared.models import CameraInventory
 NAME_COLUMN = 64  # cameras.name
 FACT_COLUMN = 128  # cameras.model, manufacturer, firmware_version, serial_number
 ADDRESS_COLUMN = 64  # connection_history.address
+TRANSPORT_COLUMN = 8  # connection_history.transport
 #: History reason for a tunnel whose end nobody recorded (its relay was killed, say).
 UNRECORDED_END = "connection lost (relay restarted or lost the tunnel)"
 
@@ -305,8 +306,10 @@ class Store(Queries):
         *,
         reason: str = "",
         address: str = "",
+        transport: str = "",
         previous_ended: str = UNRECORDED_END,
         previous_address: str = "",
+        previous_transport: str = "",
     ) -> None:
         """Record a tunnel coming up (on ``relay_id``) or going down, with a history row (DEV-7).
 
@@ -314,8 +317,8 @@ class Store(Queries):
         so a relay noticing a stale tunnel late cannot undo a newer connection on another relay.
         Coming up while the device is still marked online means the previous tunnel ended
         without a row (its relay was killed, or it was replaced): that end is written first,
-        with ``previous_ended`` (and ``previous_address`` when known) as its reason, so every
-        "connected" row has its "disconnected".
+        with ``previous_ended`` as its reason (and ``previous_address`` / ``previous_transport``
+        when known), so every "connected" row has its "disconnected".
         """
         now = self.now()
         where = [devices.c.id == device_id]
@@ -325,14 +328,22 @@ class Store(Queries):
         async with self._write() as conn:
             if online and await _marked_online(conn, device_id):
                 await _history(
-                    conn, device_id, "disconnected", now, previous_ended, address=previous_address
+                    conn,
+                    device_id,
+                    "disconnected",
+                    now,
+                    previous_ended,
+                    address=previous_address,
+                    transport=previous_transport,
                 )
             result = await conn.execute(
                 update(devices).where(and_(*where)).values(**values, last_seen_at=now)
             )
             if result.rowcount:
                 event = "connected" if online else "disconnected"
-                await _history(conn, device_id, event, now, reason, address=address)
+                await _history(
+                    conn, device_id, event, now, reason, address=address, transport=transport
+                )
 
     async def record_refusal(self, device_id: str, reason: str, address: str = "") -> None:
         """A registered device was turned away at the tunnel (failed key proof…): a flagged
@@ -381,7 +392,17 @@ class Store(Queries):
             where.append(h.event == query.event)
         joined = connection_history.join(devices, d.id == h.device_id)
         rows_query = (
-            select(h.id, h.device_id, d.name, h.event, h.at, h.reason, h.refused, h.address)
+            select(
+                h.id,
+                h.device_id,
+                d.name,
+                h.event,
+                h.at,
+                h.reason,
+                h.refused,
+                h.address,
+                h.transport,
+            )
             .select_from(joined)
             .where(*where)
             .order_by(h.at.desc(), h.id.desc())
@@ -483,6 +504,7 @@ async def _history(
     *,
     address: str = "",
     refused: bool = False,
+    transport: str = "",
 ) -> None:
     """Append one connection-history row, cutting texts to their column sizes."""
     await conn.execute(
@@ -493,6 +515,7 @@ async def _history(
             reason=reason[:HISTORY_REASON],
             refused=refused,
             address=address[:ADDRESS_COLUMN],
+            transport=transport[:TRANSPORT_COLUMN],
         )
     )
 

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -40,6 +41,16 @@ class Outlet(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Retention:
+    """How long device events and finished commands stay in the store, and how often the
+    sweep deletes older ones (the store grows without bound otherwise)."""
+
+    events: timedelta = timedelta(days=31)
+    commands: timedelta = timedelta(days=31)
+    every_s: float = 3600.0
+
+
 class CommandPlane:
     """Dispatches commands to sessions and records what agents report."""
 
@@ -49,10 +60,13 @@ class CommandPlane:
         sessions: Callable[[str], Outlet | None],
         *,
         unknown_after: timedelta = timedelta(days=1),
+        retention: Retention | None = None,
     ) -> None:
         self.store = store
         self._sessions = sessions
         self._unknown_after = unknown_after
+        self._retention = retention or Retention()
+        self._next_prune = 0.0  # loop time of the next retention sweep (0: at the first sweep)
         self._changed: dict[str, asyncio.Event] = {}
 
     # -- from the API ------------------------------------------------------------------------
@@ -139,10 +153,24 @@ class CommandPlane:
         """Expire what missed its deadline; send pending commands of devices connected here
         (they may have been created on another relay)."""
         self._wake(await self.store.expire_due(self._unknown_after))
+        await self._prune_when_due()
         for device_id in await self.store.devices_with_pending():
             outlet = self._sessions(device_id)
             if outlet is not None and outlet.plane_open:
                 await self._dispatch(outlet, None)
+
+    async def _prune_when_due(self) -> None:
+        """Delete what is past its retention, at most every ``Retention.every_s`` seconds."""
+        loop_now = asyncio.get_running_loop().time()
+        if loop_now < self._next_prune:
+            return
+        self._next_prune = loop_now + self._retention.every_s
+        now = self.store.clock()
+        events, commands = await self.store.prune(
+            now - self._retention.events, now - self._retention.commands
+        )
+        if events or commands:
+            log.info("retention: deleted %d events and %d finished commands", events, commands)
 
     async def run_sweeper(self, interval_s: float) -> None:
         """Sweep every ``interval_s`` seconds until cancelled; a failed sweep is logged."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from relay.settings import RelaySettings
 from relay.store.commands import CommandStore
 from relay.tls import TlsFiles, leaf_der
-from relay.tunnel.commands import CommandPlane
+from relay.tunnel.commands import CommandPlane, Retention
 from relay.tunnel.registry import Registry
 from relay.tunnel.session import AgentSession
 from shared import quic
@@ -41,6 +41,11 @@ class TunnelListener:
             CommandStore(store.engine, clock=store.clock),
             self.registry.get,
             unknown_after=timedelta(seconds=settings.command_unknown_after_s),
+            retention=Retention(
+                events=timedelta(days=settings.event_retention_days),
+                commands=timedelta(days=settings.command_retention_days),
+                every_s=settings.retention_sweep_interval_s,
+            ),
         )
         self._server: quic.QuicServerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()

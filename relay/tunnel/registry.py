@@ -33,10 +33,10 @@ class Registry:
         """Record an authenticated session and mark the device online."""
         old = self._sessions.get(session.device_id)
         self._sessions[session.device_id] = session
-        previous_ended, previous_address = UNRECORDED_END, ""
+        previous_ended, previous_address, previous_transport = UNRECORDED_END, "", ""
         if old is not None and old is not session:
             old.end_reason = previous_ended = "replaced by newer connection"
-            previous_address = old.address
+            previous_address, previous_transport = old.address, old.conn.transport
             old.conn.close(reason="replaced by a newer connection")
         await self._store.set_device_online(
             session.device_id,
@@ -44,8 +44,10 @@ class Registry:
             self._relay_id,
             reason="authenticated",
             address=session.address,
+            transport=session.conn.transport,
             previous_ended=previous_ended,
             previous_address=previous_address,
+            previous_transport=previous_transport,
         )
         log.info(
             "agent %s online from %s over %s",
@@ -65,6 +67,7 @@ class Registry:
             self._relay_id,
             reason=session.end_reason or "agent closed",
             address=session.address,
+            transport=session.conn.transport,
         )
         log.info("agent %s offline", session.device_id)
 

@@ -8,7 +8,7 @@ from typing import Literal, cast
 
 from aiohttp import web
 from multidict import MultiMapping
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from relay.errors import ApiError
 from relay.store import HistoryQuery, HistoryRow
@@ -39,6 +39,7 @@ class HistoryItemOut(BaseModel):
     reason: str
     refused: bool
     address: str
+    transport: str = Field(description='"quic", "tcp" (the TLS/TCP fallback), or "" if unknown')
 
     @classmethod
     def of(cls, row: HistoryRow) -> HistoryItemOut:
@@ -51,6 +52,7 @@ class HistoryItemOut(BaseModel):
             reason=row.reason,
             refused=row.refused,
             address=row.address,
+            transport=row.transport,
         )
 
 

@@ -16,7 +16,7 @@ from agent.tunnel.transport import Mode
 from relay.server import RelayServer
 from shared import models, quic, tcp
 from shared.tunnel.frames import FrameType
-from tests.relay.tunnel_kit import enroll, eventually, make_client, stop_task
+from tests.relay.tunnel_kit import enroll, eventually, history_rows, make_client, stop_task
 
 #: Short timers so a fallback and a return both happen within a few seconds.
 FAST = {"quic_probe_timeout_s": 1.0, "quic_reprobe_interval_s": 1.0, "heartbeat_interval_s": 2}
@@ -63,6 +63,9 @@ async def test_udp_blocked_agent_uses_tcp_then_returns_to_quic(
             lambda: _session_transport(relay, identity.device_id) == "quic", 5, "relay on QUIC"
         )
         assert client.policy.mode is Mode.QUIC
+        # DEV-7: the history says what carried each tunnel
+        connects = [r["transport"] for r in await history_rows(relay) if r["status"] == "connected"]
+        assert (connects[0], connects[-1]) == ("tcp", "quic"), connects
     finally:
         await stop_task(task, client)
 

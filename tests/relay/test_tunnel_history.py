@@ -8,33 +8,21 @@ and hand-driven "raw" agents (for a silent one and a duplicate one).
 from __future__ import annotations
 
 import asyncio
-import ssl
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from relay.cli_account import create_account
 from relay.server import RelayServer
 from tests.relay.conftest import OWNER, PASSWORD, make_settings
-from tests.relay.tunnel_kit import enroll, eventually, make_client, raw_agent, stop_task
-
-
-async def _history(server: RelayServer) -> list[dict[str, Any]]:
-    """Log in and read the whole history over HTTPS, oldest first."""
-    ctx = ssl.create_default_context(cafile=str(server.settings.tls_dir / "ca.pem"))
-    base = f"https://127.0.0.1:{server.port}/api/v1"
-    async with aiohttp.ClientSession() as http:
-        async with http.post(
-            f"{base}/auth/login", json={"email": OWNER, "password": PASSWORD}, ssl=ctx
-        ) as resp:
-            token = (await resp.json())["token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        async with http.get(f"{base}/connection-history", headers=headers, ssl=ctx) as resp:
-            assert resp.status == 200, await resp.text()
-            body = await resp.json()
-    return list(reversed(body["items"]))
+from tests.relay.tunnel_kit import (
+    enroll,
+    eventually,
+    history_rows,
+    make_client,
+    raw_agent,
+    stop_task,
+)
 
 
 # spec: DEV-7
@@ -87,7 +75,7 @@ async def test_the_tunnel_records_each_connect_and_disconnect_with_its_reason(
     relay = RelayServer(settings.model_copy(update={"listen_port": relay.port}))
     await relay.start()
     try:
-        rows = await _history(relay)
+        rows = await history_rows(relay)
     finally:
         await relay.stop()
     assert [(r["status"], r["reason"], r["refused"]) for r in rows] == [
@@ -103,3 +91,4 @@ async def test_the_tunnel_records_each_connect_and_disconnect_with_its_reason(
     ]
     assert all(r["device_name"] == "Shop" for r in rows)
     assert all(r["address"].startswith("127.0.0.1:") for r in rows)
+    assert all(r["transport"] == "quic" for r in rows if not r["refused"])

@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import ssl
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
+import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.enroll import register
@@ -171,3 +174,19 @@ async def raw_agent(server: RelayServer, *, core: str = "qh3") -> AsyncIterator[
         server_name="127.0.0.1",
     ) as conn:
         yield RawAgent(conn, await conn.open_stream())
+
+
+async def history_rows(server: RelayServer) -> list[dict[str, Any]]:
+    """Log in as the owner and read the whole connection history over HTTPS, oldest first."""
+    ctx = ssl.create_default_context(cafile=str(server.settings.tls_dir / "ca.pem"))
+    base = f"https://127.0.0.1:{server.port}/api/v1"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{base}/auth/login", json={"email": OWNER, "password": PASSWORD}, ssl=ctx
+        ) as resp:
+            token = (await resp.json())["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        async with http.get(f"{base}/connection-history", headers=headers, ssl=ctx) as resp:
+            assert resp.status == 200, await resp.text()
+            body = await resp.json()
+    return list(reversed(body["items"]))
