@@ -6,7 +6,7 @@ test advances, so timeouts and expiries are tested without sleeping.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,11 +18,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from relay.app import create_app
+from relay.auth import Auth, token_hash
 from relay.cli_account import create_account
 from relay.server import RelayServer
 from relay.settings import RelaySettings
 from relay.store import Store, open_store
 from relay.web.keys import AUTH_KEY
+from shared.models import CameraInventory
 
 PASSWORD = "Good-pass1!"
 Client = TestClient[web.Request, web.Application]
@@ -151,3 +153,47 @@ async def relay(tmp_path: Path, settings_overrides: dict[str, Any]) -> AsyncIter
         yield server
     finally:
         await server.stop()
+
+
+async def add_site(
+    store: Store, owner_id: str, name: str, cameras: Sequence[CameraInventory] = ()
+) -> tuple[str, dict[str, str]]:
+    """Enroll a site for the subscriber through a grant, as ``rmon-agent register`` does, with
+    this camera inventory; returns (device id, camera name or local id → camera id)."""
+    grant = f"grant-{owner_id}-{name}"
+    await store.create_grant(token_hash(grant), owner_id, store.now().replace(year=2099))
+    device = await store.enroll_device(
+        token_hash(grant), name=name, public_key="00" * 32, agent_version="t"
+    )
+    assert device is not None
+    if cameras:
+        await store.upsert_inventory(device.id, list(cameras))
+    [item] = [i for i in await store.list_devices_for(owner_id) if i.device.id == device.id]
+    ids = {c.name or c.local_id: c.id for c in item.cameras}
+    return device.id, ids
+
+
+async def shared_user(
+    auth: Auth,
+    owner_id: str,
+    email: str,
+    *,
+    name: str = "Guest",
+    group_no: int = 4,
+    privacy_guard: bool = False,
+) -> str:
+    """A shared user whose password is PASSWORD, already usable (the invitation mail and the
+    forced first change are USER-6's own tests); returns the user's id."""
+    user = await auth.accounts.create_shared_user(
+        owner_id,
+        email=email,
+        name=name,
+        password_hash=await auth.hash_password(PASSWORD),
+        group_no=group_no,
+        allow_device_settings=False,
+        privacy_guard=privacy_guard,
+        limit=200,
+    )
+    assert not isinstance(user, str), user
+    await auth.accounts.set_password(user.id, user.password_hash)
+    return user.id

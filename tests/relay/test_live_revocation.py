@@ -29,7 +29,7 @@ from relay.server import RelayServer
 from relay.web.keys import AUTH_KEY
 from shared import models, quic
 from shared.tunnel.frames import FrameType
-from tests.relay.conftest import OWNER, PASSWORD
+from tests.relay.conftest import OWNER, PASSWORD, shared_user
 from tests.relay.tunnel_kit import enroll, stop_task
 
 MIME = 'video/mp4; codecs="avc1.42E01E"'
@@ -90,22 +90,11 @@ async def _shared_user(relay: RelayServer, camera_id: str) -> tuple[str, str, st
     auth = _auth(relay)
     owner = await auth.store.get_account_by_email(OWNER)
     assert owner is not None
-    user = await auth.accounts.create_shared_user(
-        owner.id,
-        email="viewer@example.com",
-        name="Viewer",
-        password_hash=await auth.hash_password(PASSWORD),
-        group_no=4,
-        allow_device_settings=False,
-        privacy_guard=False,
-        limit=200,
-    )
-    assert not isinstance(user, str)
-    await auth.accounts.set_password(user.id, user.password_hash)
-    assert await auth.accounts.set_shares(owner.id, user.id, [camera_id], per_camera=10) == []
-    fresh = await auth.store.get_account(user.id)
+    user_id = await shared_user(auth, owner.id, "viewer@example.com", name="Viewer")
+    assert await auth.accounts.set_shares(owner.id, user_id, [camera_id], per_camera=10) == []
+    fresh = await auth.store.get_account(user_id)
     assert fresh is not None
-    return owner.id, user.id, (await auth._open_session(fresh)).token
+    return owner.id, user_id, (await auth._open_session(fresh)).token
 
 
 @pytest.fixture

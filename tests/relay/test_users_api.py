@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
-from relay.auth import token_hash
 from relay.store import Store
 from relay.web.keys import AUTH_KEY
 from shared.models import CameraInventory
-from tests.relay.conftest import OWNER, PASSWORD, Client, bearer, error_of
+from tests.relay.conftest import OWNER, PASSWORD, Client, add_site, bearer, error_of
 
 USERS = "/api/v1/users"
 GROUPS = "/api/v1/permission-groups"
@@ -29,21 +28,14 @@ async def _cameras(
     """``count`` cameras on a new site; the last ``guarded`` have AI privacy guard applied."""
     owner = await store.get_account_by_email(owner_email)
     assert owner is not None
-    grant = f"g-{owner.id}"
-    await store.create_grant(token_hash(grant), owner.id, store.now().replace(year=2099))
-    device = await store.enroll_device(
-        token_hash(grant), name="site", public_key="00" * 32, agent_version="t"
-    )
-    assert device is not None
     inventory = [
         CameraInventory(
             local_id=f"c{i}", capabilities=["privacy_guard"] if i >= count - guarded else []
         )
         for i in range(count)
     ]
-    await store.upsert_inventory(device.id, inventory)
-    items = await store.list_devices_for(owner.id)
-    return [c.id for item in items for c in item.cameras]
+    _, ids = await add_site(store, owner.id, "site", inventory)
+    return list(ids.values())
 
 
 async def _user(client: Client, token: str, n: int, **extra: Any) -> str:

@@ -22,8 +22,15 @@ from typing import Any
 
 import pytest
 from aiohttp import WSMsgType, web
+from aiohttp.test_utils import TestServer
 
+from relay.app import create_app
+from relay.store import AccountRow, Store, open_store
+from relay.tunnel.broker import Broker
+from relay.tunnel.registry import Registry
+from relay.web.keys import AUTH_KEY, BROKER_KEY
 from relay.web.portal import CSP, PORTAL_DIR
+from tests.relay.conftest import OWNER, PASSWORD, FakeClock, make_settings
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -38,6 +45,41 @@ CHROMIUM_ARGS = [
 FPS = 15
 GOP_FRAMES = 20  # the agent's cached GOP sent to a new viewer
 GOP_TRICKLE_S = 0.2
+
+
+#: The relay id the portal relay's registry holds tunnels under (none are ever opened).
+PORTAL_RELAY_ID = "portal-test"
+
+
+@dataclass(frozen=True)
+class PortalRelay:
+    """The real relay app serving the portal, its store and clock, and the subscriber."""
+
+    url: str
+    app: web.Application
+    store: Store
+    owner: AccountRow
+    clock: FakeClock
+
+
+@contextlib.asynccontextmanager
+async def portal_relay(data_dir: Path, **settings: Any) -> AsyncIterator[PortalRelay]:
+    """The real app over plain HTTP on 127.0.0.1 (so the cookie is not Secure) with the
+    subscriber OWNER / PASSWORD signed up, on a FakeClock. No agent ever connects: sites are
+    online only where a test marks them so, and live tiles then find no tunnel."""
+    clock = FakeClock()
+    config = make_settings(data_dir, cookie_secure=False, **settings)
+    store = await open_store(config.db_url, clock=clock)
+    app = create_app(config, store)
+    app[BROKER_KEY] = Broker(Registry(store, PORTAL_RELAY_ID))
+    owner = await app[AUTH_KEY].sign_up(OWNER, "Owner", PASSWORD, licence_accepted=True)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield PortalRelay(f"http://127.0.0.1:{server.port}", app, store, owner, clock)
+    finally:
+        await server.close()
+        await store.close()
 
 
 @dataclass(frozen=True)

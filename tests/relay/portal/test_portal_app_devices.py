@@ -12,31 +12,16 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
-from relay.app import create_app
-from relay.store import open_store
-from relay.tunnel.broker import Broker
-from relay.tunnel.registry import Registry
-from relay.web.keys import AUTH_KEY, BROKER_KEY
-from tests.relay.conftest import OWNER, PASSWORD, FakeClock, make_settings
+from tests.relay.conftest import OWNER, PASSWORD
+from tests.relay.portal.conftest import portal_relay
 
 
 @pytest.fixture
 async def relay(tmp_path: Path) -> AsyncIterator[str]:
-    """The real app over plain HTTP on 127.0.0.1 with one subscriber."""
-    settings = make_settings(tmp_path / "relay", cookie_secure=False)
-    store = await open_store(settings.db_url, clock=FakeClock())
-    app = create_app(settings, store)
-    app[BROKER_KEY] = Broker(Registry(store, "portal-test"))
-    await app[AUTH_KEY].sign_up(OWNER, "Owner", PASSWORD, licence_accepted=True)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        await server.close()
-        await store.close()
+    """The real app with one subscriber."""
+    async with portal_relay(tmp_path / "relay") as running:
+        yield running.url
 
 
 async def _app_login(http: aiohttp.ClientSession, relay: str, name: str, platform: str) -> str:

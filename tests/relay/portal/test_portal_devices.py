@@ -18,20 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 
-from relay.app import create_app
-from relay.auth import token_hash
-from relay.store import Store, open_store
-from relay.tunnel.broker import Broker
-from relay.tunnel.registry import Registry
-from relay.web.keys import AUTH_KEY, BROKER_KEY
+from relay.store import Store
 from shared.models import CameraInventory
-from tests.relay.conftest import OWNER, PASSWORD, FakeClock, make_settings
+from tests.relay.conftest import OWNER, PASSWORD, add_site
+from tests.relay.portal.conftest import PORTAL_RELAY_ID, portal_relay
 
 pytestmark = pytest.mark.timeout(90)
-
-RELAY_ID = "portal-devices-test"
 
 
 @dataclass(frozen=True)
@@ -77,37 +70,18 @@ def _inventory() -> list[CameraInventory]:
     ]
 
 
-async def _enroll(store: Store, owner_id: str, grant: str, name: str) -> str:
-    await store.create_grant(token_hash(grant), owner_id, store.now().replace(year=2099))
-    device = await store.enroll_device(
-        token_hash(grant), name=name, public_key="00" * 32, agent_version="0.9.1"
-    )
-    assert device is not None
-    return device.id
-
-
 @pytest.fixture
 async def relay(tmp_path: Path) -> AsyncIterator[Relay]:
-    """The real app over plain HTTP on 127.0.0.1; site "Shop" (online, three cameras) and an
-    offline site "Depot" with one camera."""
-    settings = make_settings(tmp_path / "relay", cookie_secure=False)
-    store: Store = await open_store(settings.db_url, clock=FakeClock())
-    app = create_app(settings, store)
-    app[BROKER_KEY] = Broker(Registry(store, RELAY_ID))  # no agent holds a tunnel here
-    owner = await app[AUTH_KEY].sign_up(OWNER, "Owner", PASSWORD, licence_accepted=True)
-    site = await _enroll(store, owner.id, "g1", "Shop")
-    await store.upsert_inventory(site, _inventory())
-    await store.set_device_online(site, True, RELAY_ID)
-    other = await _enroll(store, owner.id, "g2", "Depot")
-    await store.upsert_inventory(other, [CameraInventory(local_id="d1", name="Gate")])
-    ids = {c.name: c.id for item in await store.list_devices_for(owner.id) for c in item.cameras}
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield Relay(f"http://127.0.0.1:{server.port}", store, site, ids, other)
-    finally:
-        await server.close()
-        await store.close()
+    """The real app: site "Shop" (marked online, three cameras) and an offline site "Depot"
+    with one camera."""
+    async with portal_relay(tmp_path / "relay") as running:
+        store, owner = running.store, running.owner.id
+        site, ids = await add_site(store, owner, "Shop", _inventory())
+        await store.set_device_online(site, True, PORTAL_RELAY_ID)
+        other, gate = await add_site(
+            store, owner, "Depot", [CameraInventory(local_id="d1", name="Gate")]
+        )
+        yield Relay(running.url, store, site, ids | gate, other)
 
 
 async def _login(page: Any, relay: Relay) -> None:

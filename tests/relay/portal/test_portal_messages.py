@@ -13,15 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 
-from relay.app import create_app
-from relay.store import open_store
 from relay.store.messages import MessageStore
-from relay.tunnel.broker import Broker
-from relay.tunnel.registry import Registry
-from relay.web.keys import AUTH_KEY, BROKER_KEY
-from tests.relay.conftest import OWNER, PASSWORD, FakeClock, make_settings
+from relay.web.keys import AUTH_KEY
+from tests.relay.conftest import OWNER, PASSWORD, shared_user
+from tests.relay.portal.conftest import portal_relay
 
 GUEST = "guest@example.com"
 OTHERS = 11  # "other" notices besides the one maintenance notice: 12 in all
@@ -29,42 +25,19 @@ OTHERS = 11  # "other" notices besides the one maintenance notice: 12 in all
 
 @pytest.fixture
 async def relay(tmp_path: Path) -> AsyncIterator[str]:
-    """The real app over plain HTTP on 127.0.0.1: a subscriber, their shared user, 12 messages
-    (the maintenance notice oldest, so the popup's newest 10 leave it out)."""
-    settings = make_settings(tmp_path / "relay", cookie_secure=False)
-    clock = FakeClock()
-    store = await open_store(settings.db_url, clock=clock)
-    app = create_app(settings, store)
-    app[BROKER_KEY] = Broker(Registry(store, "portal-test"))  # no agent: no cameras online
-    auth = app[AUTH_KEY]
-    owner = await auth.sign_up(OWNER, "Owner", PASSWORD, licence_accepted=True)
-    guest = await auth.accounts.create_shared_user(
-        owner.id,
-        email=GUEST,
-        name="Guest",
-        password_hash=await auth.hash_password(PASSWORD),
-        group_no=4,
-        allow_device_settings=False,
-        privacy_guard=False,
-        limit=10,
-    )
-    assert not isinstance(guest, str)
-    await auth.accounts.set_password(guest.id, await auth.hash_password(PASSWORD))
-    messages = MessageStore(store.engine, clock=store.clock)
-    start, end = datetime(2030, 2, 1, 1, tzinfo=UTC), datetime(2030, 2, 1, 3, tzinfo=UTC)
-    await messages.post(
-        "maintenance", "Relay upgrade", "Short outage.", starts_at=start, ends_at=end
-    )
-    for i in range(OTHERS):
-        clock.advance(60)
-        await messages.post("other", f"Notice {i}", f"Text of notice {i}.")
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        await server.close()
-        await store.close()
+    """The real app: a subscriber, their shared user, 12 messages (the maintenance notice
+    oldest, so the popup's newest 10 leave it out)."""
+    async with portal_relay(tmp_path / "relay") as running:
+        await shared_user(running.app[AUTH_KEY], running.owner.id, GUEST)
+        messages = MessageStore(running.store.engine, clock=running.store.clock)
+        start, end = datetime(2030, 2, 1, 1, tzinfo=UTC), datetime(2030, 2, 1, 3, tzinfo=UTC)
+        await messages.post(
+            "maintenance", "Relay upgrade", "Short outage.", starts_at=start, ends_at=end
+        )
+        for i in range(OTHERS):
+            running.clock.advance(60)
+            await messages.post("other", f"Notice {i}", f"Text of notice {i}.")
+        yield running.url
 
 
 async def _login(page: Any, email: str) -> None:

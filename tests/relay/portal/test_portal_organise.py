@@ -19,18 +19,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from aiohttp.test_utils import TestServer
 from playwright.async_api import expect
 
-from relay.app import create_app
-from relay.auth import token_hash
-from relay.store import Store, open_store
+from relay.store import Store
 from relay.store.accounts import AccountStore
-from relay.tunnel.broker import Broker
-from relay.tunnel.registry import Registry
-from relay.web.keys import AUTH_KEY, BROKER_KEY
+from relay.web.keys import AUTH_KEY
 from shared.models import CameraInventory
-from tests.relay.conftest import OWNER, PASSWORD, FakeClock, make_settings
+from tests.relay.conftest import OWNER, PASSWORD, add_site, shared_user
+from tests.relay.portal.conftest import portal_relay
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -50,56 +46,19 @@ class Relay:
     guest_id: str
 
 
-async def _site(store: Store, owner_id: str, name: str, cameras: list[str]) -> dict[str, str]:
-    grant = f"grant-{name}"
-    await store.create_grant(token_hash(grant), owner_id, store.now().replace(year=2099))
-    device = await store.enroll_device(
-        token_hash(grant), name=name, public_key="00" * 32, agent_version="t"
-    )
-    assert device is not None
-    inventory = [CameraInventory(local_id=f"c{i}", name=n) for i, n in enumerate(cameras)]
-    await store.upsert_inventory(device.id, inventory)
-    [item] = [i for i in await store.list_devices_for(owner_id) if i.device.id == device.id]
-    return {c.name: c.id for c in item.cameras}
-
-
-async def _guest(app_auth: Any, store: Store, owner_id: str) -> str:
-    """A shared user with a usable password (no invitation mail: that is USER-6's test)."""
-    accounts = AccountStore(store.engine, clock=store.clock)
-    row = await accounts.create_shared_user(
-        owner_id,
-        email=GUEST,
-        name="Guest",
-        password_hash=await app_auth.hash_password(PASSWORD),
-        group_no=4,
-        allow_device_settings=False,
-        privacy_guard=False,
-        limit=200,
-    )
-    assert not isinstance(row, str)
-    await accounts.set_password(row.id, await app_auth.hash_password(PASSWORD))
-    return row.id
-
-
 @pytest.fixture
 async def relay(tmp_path: Path) -> AsyncIterator[Relay]:
-    """The real app over plain HTTP on 127.0.0.1: sites Shop (10 cameras) and Depot (2)."""
-    settings = make_settings(tmp_path / "relay", cookie_secure=False)
-    store: Store = await open_store(settings.db_url, clock=FakeClock())
-    app = create_app(settings, store)
-    app[BROKER_KEY] = Broker(Registry(store, "portal-organise-test"))  # no agent: tiles offline
-    auth = app[AUTH_KEY]
-    owner = await auth.sign_up(OWNER, "Owner", PASSWORD, licence_accepted=True)
-    cameras = await _site(store, owner.id, "Shop", SHOP)
-    cameras |= await _site(store, owner.id, "Depot", DEPOT)
-    guest_id = await _guest(auth, store, owner.id)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield Relay(f"http://127.0.0.1:{server.port}", store, cameras, guest_id)
-    finally:
-        await server.close()
-        await store.close()
+    """The real app: sites Shop (10 cameras) and Depot (2), and a shared user."""
+    async with portal_relay(tmp_path / "relay") as running:
+        owner = running.owner.id
+        _, cameras = await add_site(running.store, owner, "Shop", _inventory(SHOP))
+        cameras |= (await add_site(running.store, owner, "Depot", _inventory(DEPOT)))[1]
+        guest_id = await shared_user(running.app[AUTH_KEY], owner, GUEST)
+        yield Relay(running.url, running.store, cameras, guest_id)
+
+
+def _inventory(names: list[str]) -> list[CameraInventory]:
+    return [CameraInventory(local_id=f"c{i}", name=n) for i, n in enumerate(names)]
 
 
 async def _login(page: Any, relay: Relay, email: str = OWNER) -> None:

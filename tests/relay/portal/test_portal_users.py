@@ -11,17 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestServer
 
-from relay.app import create_app
-from relay.auth import token_hash
-from relay.store import Store, open_store
-from relay.tunnel.broker import Broker
-from relay.tunnel.registry import Registry
-from relay.web.keys import AUTH_KEY, BROKER_KEY
 from shared.models import CameraInventory
-from tests.relay.conftest import OWNER, PASSWORD, FakeClock, make_settings
+from tests.relay.conftest import OWNER, PASSWORD, add_site
 from tests.relay.mail_kit import Inbox, line_value, smtp_server
+from tests.relay.portal.conftest import portal_relay
 
 CAMERAS = ("Front", "Back", "Garage", "Yard")
 GUEST = "guest@example.com"
@@ -37,30 +31,11 @@ async def inbox() -> AsyncIterator[tuple[Inbox, str]]:
 
 @pytest.fixture
 async def relay(tmp_path: Path, inbox: tuple[Inbox, str]) -> AsyncIterator[str]:
-    """The real app over plain HTTP on 127.0.0.1 with one site of four cameras."""
-    settings = make_settings(tmp_path / "relay", cookie_secure=False, smtp_url=inbox[1])
-    store: Store = await open_store(settings.db_url, clock=FakeClock())
-    app = create_app(settings, store)
-    app[BROKER_KEY] = Broker(Registry(store, "portal-test"))  # no agent: tiles show offline
-    owner = await app[AUTH_KEY].sign_up(OWNER, "Owner", PASSWORD, licence_accepted=True)
-    await _site(store, owner.id)
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        await server.close()
-        await store.close()
-
-
-async def _site(store: Store, owner_id: str) -> None:
-    await store.create_grant(token_hash("g"), owner_id, store.now().replace(year=2099))
-    device = await store.enroll_device(
-        token_hash("g"), name="Shop", public_key="00" * 32, agent_version="t"
-    )
-    assert device is not None
-    inventory = [CameraInventory(local_id=f"c{i}", name=n) for i, n in enumerate(CAMERAS)]
-    await store.upsert_inventory(device.id, inventory)
+    """The real app with one site of four cameras, mailing through the test's SMTP server."""
+    async with portal_relay(tmp_path / "relay", smtp_url=inbox[1]) as running:
+        inventory = [CameraInventory(local_id=f"c{i}", name=n) for i, n in enumerate(CAMERAS)]
+        await add_site(running.store, running.owner.id, "Shop", inventory)
+        yield running.url
 
 
 async def _login(page: Any, email: str, password: str) -> None:
