@@ -7,6 +7,7 @@ scripts; chromium is Debian's, driven by Playwright with ``executable_path``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import ssl
@@ -116,17 +117,29 @@ def agent_env(site: dict[str, str]) -> dict[str, str]:
     return {**AGENT_ENV_FAST, "RMON_AGENT_DISCOVERY_INTERFACES": json.dumps([site["host_ip"]])}
 
 
+@contextlib.contextmanager
+def registered_agent(
+    relay: stack.Relay, tmp_path_factory: pytest.TempPathFactory, env: dict[str, str]
+) -> Iterator[stack.Proc]:
+    """``rmon-agent register`` with the subscriber's login, then ``rmon-agent run`` with
+    ``env``; stopped on exit."""
+    data = tmp_path_factory.mktemp("agent")
+    result = stack.register_agent(data, relay, EMAIL, PASSWORD)
+    assert result.returncode == 0, result.stderr
+    proc = stack.start_agent(data, env=env)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
 @pytest.fixture(scope="module")
 def agent(
     relay: stack.Relay, site: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[stack.Proc]:
     """A registered agent running against the relay, discovering on the site link."""
-    data = tmp_path_factory.mktemp("agent")
-    result = stack.register_agent(data, relay, EMAIL, PASSWORD)
-    assert result.returncode == 0, result.stderr
-    proc = stack.start_agent(data, env=agent_env(site))
-    yield proc
-    proc.stop()
+    with registered_agent(relay, tmp_path_factory, agent_env(site)) as proc:
+        yield proc
 
 
 def login(relay: stack.Relay) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import EMAIL, PASSWORD, agent_env, api
+from tests.e2e.conftest import EMAIL, PASSWORD, agent_env, api, registered_agent
 from tests.peers import stack
 from tests.peers.ipycam import start_ipycam
 
@@ -29,18 +29,14 @@ def agent(
     relay: stack.Relay, site: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[stack.Proc]:
     """A registered agent that probes once at start, then only listens (Hello/Bye)."""
-    data = tmp_path_factory.mktemp("agent")
-    result = stack.register_agent(data, relay, EMAIL, PASSWORD)
-    assert result.returncode == 0, result.stderr
     env = {
         **agent_env(site),
         "RMON_AGENT_DISCOVERY_INTERVAL_S": "3600",
         "RMON_AGENT_MDNS_DISCOVERY": "false",
         "RMON_AGENT_CAMERA_CHECK_INTERVAL_S": "2",
     }
-    proc = stack.start_agent(data, env=env)
-    yield proc
-    proc.stop()
+    with registered_agent(relay, tmp_path_factory, env) as proc:
+        yield proc
 
 
 def _cameras(relay: stack.Relay, token: str) -> tuple[str, list[dict[str, Any]]]:

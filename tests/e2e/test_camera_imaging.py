@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import AGENT_ENV_FAST, EMAIL, PASSWORD, api
+from tests.e2e.conftest import AGENT_ENV_FAST, EMAIL, PASSWORD, api, registered_agent
 from tests.peers import stack
 from tests.peers.fake_onvif_camera import FakeOnvifCamera, serving_in_thread
 
@@ -48,9 +48,6 @@ def agent(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[stack.Proc]:
     """A registered agent that knows both fakes from its settings."""
-    data = tmp_path_factory.mktemp("agent")
-    result = stack.register_agent(data, relay, EMAIL, PASSWORD)
-    assert result.returncode == 0, result.stderr
     cameras = [
         {"xaddr": fake.xaddr, "username": CAM_USER, "password": CAM_PASSWORD},
         {"xaddr": old_ptz.xaddr},
@@ -61,9 +58,8 @@ def agent(
         "RMON_AGENT_DISCOVERY_INTERFACES": json.dumps(["127.0.0.1"]),
         "RMON_AGENT_MDNS_DISCOVERY": "false",
     }
-    proc = stack.start_agent(data, env=env)
-    yield proc
-    proc.stop()
+    with registered_agent(relay, tmp_path_factory, env) as proc:
+        yield proc
 
 
 def _listed(relay: stack.Relay, agent: stack.Proc, model: str) -> dict[str, Any]:
