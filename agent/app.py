@@ -86,6 +86,11 @@ async def describe_camera(
         return None
 
 
+def _was_read(desc: CameraDescription) -> bool:
+    """Whether a description came from the camera (not the blank one of a refused login)."""
+    return bool(desc.serial_number or desc.model)
+
+
 def pick_profile(profiles: tuple[MediaProfile, ...]) -> MediaProfile | None:
     """The stream to pull: the largest H.264 profile, else the largest of any codec."""
     with_uri = [p for p in profiles if p.stream_uri]
@@ -160,6 +165,8 @@ class Agent:
         self.store = store
         self.cameras: dict[str, Camera] = {}
         self._known_xaddrs: set[str] = set()
+        #: Cameras being read again after their credentials started working (local id → task).
+        self._rereading: dict[str, asyncio.Future[None]] = {}
         self.ids = CameraIds(store.data_dir)
         self.control = CameraControl(store.data_dir, settings.onvif_timeout_s)
         self.alarms = AlarmState(time.time)
@@ -219,7 +226,7 @@ class Agent:
         return CameraWatch(
             sink=self._on_event,
             on_found=self._on_announced,
-            on_change=self.tunnel.inventory_changed,
+            on_change=self._on_camera_change,
             interfaces=self.settings.discovery_interfaces,
             check_interval_s=self.settings.camera_check_interval_s,
             call_timeout_s=self.settings.onvif_timeout_s,
@@ -310,24 +317,56 @@ class Agent:
         cam = Camera(
             local_id=self.ids.assign(desc, endpoint),
             desc=desc,
-            profile=pick_profile(desc.profiles),
+            profile=None,
             name=self.settings.override_for(xaddr).name or "",
             username=user,
             password=password,
             privacy_guard=self.settings.override_for(xaddr).privacy_guard,
         )
-        if cam.profile is not None and desc.profiles:
-            cam.media = CameraMedia(
-                cam.profile.stream_uri, username=user, password=password, label=cam.local_id
-            )
-            await cam.media.start()
-        if desc.serial_number or desc.model:  # read, so controls can be asked for
-            cam.controls = (await self.control.capabilities(cam)).names()
+        await self._use_description(cam, desc)
         self.cameras[cam.local_id] = cam
         self._known_xaddrs.add(xaddr)
         cam.health = self.watch.watch(cam.local_id, xaddr, user, password, endpoint=endpoint)
         log.info("camera %s (%s %s) at %s", cam.local_id, desc.manufacturer, desc.model, xaddr)
         return True
+
+    async def _use_description(self, cam: Camera, desc: CameraDescription) -> None:
+        """Take what the camera told us: its profile and media pull, and its controls."""
+        cam.desc, cam.profile = desc, pick_profile(desc.profiles)
+        if cam.profile is not None and cam.media is None:
+            cam.media = CameraMedia(
+                cam.profile.stream_uri,
+                username=cam.username,
+                password=cam.password,
+                label=cam.local_id,
+            )
+            await cam.media.start()
+        if _was_read(desc):  # read, so controls can be asked for
+            cam.controls = (await self.control.capabilities(cam)).names()
+
+    def _on_camera_change(self) -> None:
+        """A camera's health changed: tell the relay, and re-read each camera that answers now
+        but was added while it refused our credentials (the installer fixed the password on
+        the camera), so it gets its description, stream and controls without a restart."""
+        for cam in self.cameras.values():
+            answers = cam.health is not None and cam.health.status == "normal"
+            if answers and not _was_read(cam.desc) and cam.local_id not in self._rereading:
+                self._rereading[cam.local_id] = asyncio.ensure_future(self._reread(cam))
+        self.tunnel.inventory_changed()
+
+    async def _reread(self, cam: Camera) -> None:
+        """Read a camera's description again; its id stays (``CameraIds`` merges the serial)."""
+        try:
+            desc = await describe_camera(
+                cam.xaddr, cam.username, cam.password, self.settings.onvif_timeout_s
+            )
+            if desc is not None and _was_read(desc):
+                self.ids.assign(desc)
+                await self._use_description(cam, desc)
+                log.info("camera %s read after its credentials were accepted", cam.local_id)
+                self.tunnel.inventory_changed()
+        finally:
+            self._rereading.pop(cam.local_id, None)
 
     # requests from the relay
 
