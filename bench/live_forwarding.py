@@ -14,7 +14,9 @@ WebSocket viewer. Each figure is printed beside, measured in the same run:
 
 Time to first frame: opening the WebSocket (TCP + TLS + upgrade) → the first media segment (after
 the JSON ``init`` and the fMP4 init segment), with the camera already pulled (the agent keeps the
-newest GOP, so this is the tunnel + relay cost, not the camera's).
+newest GOP, so this is the tunnel + relay cost, not the camera's). The relay keeps a camera's
+tunnel stream ``live_linger_s`` after its last viewer (``relay/tunnel/live_hub.py``), so runs after
+the first join a warm stream; ``RMON_RELAY_LIVE_LINGER_S=0`` makes every run open one.
 
 Throughput and CPU: the agent floods fMP4 fragments recorded from the same camera (a busy picture at
 ``--kbps``, with its AAC audio) as fast as the tunnel takes them; CPU is the serving process's
@@ -47,7 +49,7 @@ from agent.settings import AgentSettings
 from agent.store import AgentStore
 from agent.tunnel.client import TunnelClient
 from relay.tls import ensure_tls
-from shared import models, quic
+from shared import fmp4, models, quic
 from shared.tunnel.frames import FrameType
 from tests.peers import stack
 from tests.peers.gst_rtsp import gst_rtsp_server
@@ -92,7 +94,19 @@ async def record_fragments(url: str, seconds: float) -> tuple[bytes, list[bytes]
                 frags.append(await sub.next_chunk())
     finally:
         await media.close()
-    return init, frags[1:]  # the first is the cached GOP in one piece
+    return init, from_keyframe(init, frags[1:])  # the first is the cached GOP in one piece
+
+
+def from_keyframe(init: bytes, frags: list[bytes]) -> list[bytes]:
+    """The fragments rotated to start at a keyframe: the relay's live hub starts a viewer at
+    one, so a flood starting mid-GOP would lose its first fragments."""
+    splitter = fmp4.Fmp4Splitter()
+    splitter.feed(init)  # names the video track: audio fragments are never keyframes
+    for i, frag in enumerate(frags):
+        (segment,) = splitter.feed(frag)
+        if isinstance(segment, fmp4.MediaFragment) and segment.keyframe:
+            return frags[i:] + frags[:i]
+    return frags
 
 
 def save_fragments(path: Path, init: bytes, frags: list[bytes]) -> None:

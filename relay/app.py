@@ -13,6 +13,7 @@ from relay.auth import Auth
 from relay.errors import error_middleware
 from relay.settings import RelaySettings
 from relay.store import Store
+from relay.tunnel.live_hub import HubSettings, LiveHub
 from relay.web import (
     about,
     accounts,
@@ -31,7 +32,7 @@ from relay.web import (
     portal,
     users,
 )
-from relay.web.keys import AUTH_KEY, SETTINGS_KEY, STORE_KEY, STREAMS_KEY
+from relay.web.keys import AUTH_KEY, LIVE_HUB_KEY, SETTINGS_KEY, STORE_KEY, STREAMS_KEY
 from relay.web.streams import StreamRegistry
 
 #: Largest request body (bytes): JSON bodies here are small.
@@ -45,6 +46,8 @@ def create_app(settings: RelaySettings, store: Store) -> web.Application:
     app[STORE_KEY] = store
     app[AUTH_KEY] = Auth(settings, store)
     app[STREAMS_KEY] = StreamRegistry()
+    app[LIVE_HUB_KEY] = hub = LiveHub(HubSettings.of(settings))
+    app.on_shutdown.append(lambda _: hub.close())
     areas = (auth, accounts, cameras, commands, devices, enroll, history, media, openapi, portal)
     for area in (*areas, users, folders, favorites, about, announcements, app_devices):
         area.setup_routes(app)

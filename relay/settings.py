@@ -122,6 +122,24 @@ class RelaySettings(BaseSettings):
         gt=0,
         description="Largest WebSocket message the live forwarder builds from tunnel data (bytes).",
     )
+    live_viewer_queue_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        gt=0,
+        description="Media a slow live viewer may have queued at the relay before its frames are "
+        "skipped to the next keyframe; also the largest GOP kept for joiners (bytes).",
+    )
+    live_linger_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="How long a camera's tunnel stream stays open after its last live viewer "
+        "left, so a page reload re-uses it (seconds).",
+    )
+    live_reopen_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="How long the relay keeps re-opening a camera's live stream on the agent's "
+        "new session after its tunnel moved or reconnected, viewers' sockets held open (seconds).",
+    )
     cookie_secure: bool = Field(
         default=True, description="Mark the session cookie Secure and use the __Host- prefix."
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,7 @@ class Registry:
         self._store = store
         self._relay_id = relay_id
         self._sessions: dict[str, AgentSession] = {}
+        self._attached = asyncio.Event()  # replaced on every attach (see wait_attached)
 
     def get(self, device_id: str) -> AgentSession | None:
         """The device's live session on this relay, if any."""
@@ -33,6 +36,8 @@ class Registry:
         """Record an authenticated session and mark the device online."""
         old = self._sessions.get(session.device_id)
         self._sessions[session.device_id] = session
+        self._attached.set()
+        self._attached = asyncio.Event()
         previous_ended, previous_address, previous_transport = UNRECORDED_END, "", ""
         if old is not None and old is not session:
             old.end_reason = previous_ended = "replaced by newer connection"
@@ -55,6 +60,14 @@ class Registry:
             session.conn.remote_address(),
             session.conn.transport,
         )
+
+    async def wait_attached(self, timeout: float) -> None:
+        """Return at the next session attach (of any device) or after ``timeout`` s: the live
+        hub re-opens a camera's stream as soon as its agent is back after a transport move."""
+        attached = self._attached
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await attached.wait()
 
     async def detach(self, session: AgentSession) -> None:
         """Forget a session that ended, unless a newer one already replaced it."""

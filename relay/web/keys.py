@@ -9,6 +9,7 @@ from aiohttp import web
 from relay.auth import Auth
 from relay.settings import RelaySettings
 from relay.store import Store
+from relay.tunnel.live_hub import LiveHub
 from relay.web.streams import StreamRegistry
 
 if TYPE_CHECKING:
@@ -20,6 +21,8 @@ STORE_KEY: web.AppKey[Store] = web.AppKey("store", Store)
 AUTH_KEY: web.AppKey[Auth] = web.AppKey("auth", Auth)
 #: Set by whoever runs the tunnel listener (relay/server.py), after ``create_app``.
 BROKER_KEY: web.AppKey[Broker] = web.AppKey("broker")
+#: Live fan-out, one tunnel stream per camera (relay/tunnel/live_hub.py).
+LIVE_HUB_KEY: web.AppKey[LiveHub] = web.AppKey("live_hub", LiveHub)
 #: The command plane (relay/tunnel/commands.py), set next to the broker.
 COMMANDS_KEY: web.AppKey[CommandPlane] = web.AppKey("commands")
 #: Open live streams per (account, camera), ended when access is revoked (relay/web/streams.py).

@@ -3,8 +3,9 @@
 ``GET /api/v1/cameras/{id}/live`` (WebSocket) sends a JSON ``init`` message with the MSE mime
 type, then binary fMP4: the init segment alone, then media fragments coalesced into messages of
 up to ``ws_coalesce_bytes`` (forwarding each ~1.2 KB QUIC packet as its own message cost a relay
-90 CPU-s/GB; coalescing brought it to 60). Closing the socket resets the tunnel stream, which
-stops the work on the agent.
+90 CPU-s/GB; coalescing brought it to 60). Viewers of one camera share one tunnel stream
+(:mod:`relay.tunnel.live_hub`): the last one leaving closes it after a short linger, which stops
+the work on the agent; authorisation and revocation stay per viewer, here.
 """
 
 from __future__ import annotations
@@ -22,13 +23,12 @@ from relay.errors import ApiError
 from relay.permissions import Permission
 from relay.store import CameraRow
 from relay.tunnel.broker import BrokerError
+from relay.tunnel.live_hub import LiveEnded, LiveViewer
 from relay.web.authz import camera_access
-from relay.web.keys import AUTH_KEY, BROKER_KEY, SETTINGS_KEY, STREAMS_KEY
+from relay.web.keys import AUTH_KEY, BROKER_KEY, LIVE_HUB_KEY, SETTINGS_KEY, STREAMS_KEY
 from relay.web.openapi import api_route
 from relay.web.streams import RECHECK_S
-from shared import models, quic
-from shared.tunnel.errors import FrameError
-from shared.tunnel.frames import FrameType
+from shared import models
 
 log = logging.getLogger(__name__)
 
@@ -120,44 +120,32 @@ async def _live(
     """The WebSocket part of :func:`live`, ended early when ``revoked`` completes."""
     ws = web.WebSocketResponse(heartbeat=20.0)
     await ws.prepare(request)
-    broker = request.app[BROKER_KEY]
-    try:
-        response, stream = await broker.open(
-            camera.device_id, models.Request(kind="live", camera=camera.local_id)
-        )
-    except BrokerError as err:
-        await _send_error(ws, err.code, err.message)
-        return ws
-    init = {"type": "init", "mime": response.content_type, **response.meta}
-    await ws.send_json(init)
+    hub = request.app[LIVE_HUB_KEY]
     limit = request.app[SETTINGS_KEY].ws_coalesce_bytes
-    forward = asyncio.ensure_future(_forward(stream, ws, limit))
-    try:
-        await _until_closed(ws, forward, revoked)
-    finally:
-        forward.cancel()
-        stream.reset(quic.RESET_CANCELLED)
+    broker = request.app[BROKER_KEY]
+    async with hub.watch(broker, camera.device_id, camera.local_id) as viewer:
+        forward = asyncio.ensure_future(_forward(viewer, ws, limit))
+        try:
+            await _until_closed(ws, forward, revoked)
+        finally:
+            forward.cancel()
     if revoked.done() and not revoked.cancelled() and revoked.exception() is None:
         reason = revoked.result()
         await _send_error(ws, reason.code, reason.message)
     return ws
 
 
-async def _forward(stream: quic.TunnelStream, ws: web.WebSocketResponse, limit: int) -> None:
-    """Copy DATA frames to the socket, coalescing what already arrived into one message."""
-    first = True
+async def _forward(viewer: LiveViewer, ws: web.WebSocketResponse, limit: int) -> None:
+    """Copy the viewer's messages from the live hub to its socket until the stream ends."""
     try:
-        while (frame := await stream.read_frame()) is not None:
-            if frame.type is not FrameType.DATA:
-                continue
-            payload = frame.payload
-            if not first:
-                payload += stream.take_ready_data(limit - len(payload))
-            first = False
-            await ws.send_bytes(payload)
-    except (quic.StreamReset, FrameError):
-        log.info("live stream %d from the agent ended abruptly", stream.stream_id)
-    await _send_error(ws, 50115, "Failed to connect to the camera. Reload to reconnect.")
+        while True:
+            message = await viewer.next_message(limit)
+            if isinstance(message, str):
+                await ws.send_str(message)
+            else:
+                await ws.send_bytes(message)
+    except LiveEnded as ended:
+        await _send_error(ws, ended.code, ended.message)
 
 
 async def _until_closed(

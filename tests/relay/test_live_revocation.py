@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -22,6 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from agent.media import fmp4
 from agent.settings import AgentSettings
 from agent.tunnel.client import TunnelClient
 from relay.auth import Auth
@@ -33,16 +35,21 @@ from tests.relay.conftest import OWNER, PASSWORD, shared_user
 from tests.relay.tunnel_kit import enroll, stop_task
 
 MIME = 'video/mp4; codecs="avc1.42E01E"'
+VIDEO = fmp4.VideoTrack(90000, 640, 360, fmp4.avc1_entry(640, 360, b"\x01\x42\xe0\x1e\xff"))
 LIMIT_S = 2.0
 
 
 async def _serve_live(stream: quic.TunnelStream) -> None:
-    """The agent side of a live request: a 200 header, then DATA every 50 ms until reset."""
+    """The agent side of a live request: a 200 header, an fMP4 init segment, then a one-frame
+    fragment every 50 ms (a keyframe every 25th) until reset: the relay's live hub splits the
+    stream on box boundaries and starts viewers at a keyframe."""
     with contextlib.suppress(quic.StreamReset, ConnectionError):
         await stream.read_frame()  # the request header
         stream.send_message(FrameType.RESPONSE, models.Response(status=200, content_type=MIME))
-        while True:
-            await stream.send_data(b"\x00" * 512)
+        await stream.send_data(fmp4.init_segment(VIDEO))
+        for seq in itertools.count(1):
+            sample = fmp4.Sample(b"\x00" * 512, 3600, sync=seq % 25 == 1)
+            await stream.send_data(fmp4.fragment(seq, fmp4.VIDEO_TRACK_ID, seq * 3600, [sample]))
             await asyncio.sleep(0.05)
 
 
