@@ -53,6 +53,8 @@ access_log = logging.getLogger("agent.access")
 #: How long a live request waits for the camera's first keyframe (RTSP open is ~2 s).
 LIVE_READY_TIMEOUT_S = 15.0
 SNAPSHOT_TIMEOUT_S = 10.0
+#: Waits before trying again a camera that said Hello but did not answer yet (seconds, ~1 min).
+ANNOUNCE_RETRY_S = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
 #: Request kinds served by ``agent.camera_control`` (small JSON answers).
 CONTROL_KINDS = frozenset({"ptz", "presets", "imaging", "camera_info"})
 
@@ -165,6 +167,8 @@ class Agent:
         self.store = store
         self.cameras: dict[str, Camera] = {}
         self._known_xaddrs: set[str] = set()
+        #: Addresses being read right now (by a Hello and a probe round at once, say).
+        self._adding: set[str] = set()
         #: Cameras being read again after their credentials started working (local id → task).
         self._rereading: dict[str, asyncio.Future[None]] = {}
         self.ids = CameraIds(store.data_dir)
@@ -235,10 +239,21 @@ class Agent:
         )
 
     async def _on_announced(self, device: DiscoveredDevice) -> None:
-        """A camera announced itself (Hello, mDNS): add it now, not at the next probe."""
-        fresh = device.xaddrs and device.xaddrs[0] not in self._known_xaddrs
-        if fresh and await self._add_camera(device.xaddrs[0], device.endpoint):
-            self.tunnel.inventory_changed()
+        """A camera announced itself (Hello, mDNS): add it now, not at the next probe.
+
+        A camera often says Hello while it boots, before its ONVIF service answers: it is
+        tried again after each of ANNOUNCE_RETRY_S while unreachable, or the next probe round
+        (an hour away by default) would be the first to see it."""
+        if not device.xaddrs:
+            return
+        xaddr = device.xaddrs[0]
+        for wait in (0.0, *ANNOUNCE_RETRY_S):
+            await asyncio.sleep(wait)
+            if xaddr in self._known_xaddrs:
+                return
+            if await self._add_camera(xaddr, device.endpoint):
+                self.tunnel.inventory_changed()
+                return
 
     async def run(self) -> None:
         """Run until cancelled."""
@@ -304,6 +319,16 @@ class Agent:
         (it is there; the installer must fix its password). One already known by serial
         number (answering on a second address) is not added twice.
         """
+        if xaddr in self._adding:  # a Hello and a probe round at once: one reads it
+            return False
+        self._adding.add(xaddr)
+        try:
+            return await self._read_and_add(xaddr, endpoint)
+        finally:
+            self._adding.discard(xaddr)
+
+    async def _read_and_add(self, xaddr: str, endpoint: str) -> bool:
+        """``_add_camera`` for one address at a time."""
         user, password = self.settings.credentials_for(xaddr)
         desc = await describe_camera(xaddr, user, password, self.settings.onvif_timeout_s)
         if desc is None:

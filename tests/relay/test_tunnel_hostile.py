@@ -72,7 +72,9 @@ async def test_hostile_control_streams_get_protocol_errors_and_others_keep_worki
     store, genuine = await enroll(relay, tmp_path / "genuine", name="genuine")
     attacker_store, attacker = await enroll(relay, tmp_path / "attacker", name="attacker")
     attacker_key = attacker_store.load_key()
-    client = make_client(genuine, store.load_key(), core=core, heartbeat_interval_s=1)
+    # The default 5 s heartbeat: with 1 s a loaded CI machine once stalled past the agent's
+    # liveness limit on aioquic and the genuine agent reconnected (a new session, not the attack).
+    client = make_client(genuine, store.load_key(), core=core)
     task = asyncio.create_task(client.run_forever())
     try:
         await asyncio.wait_for(client.connected.wait(), 10)
