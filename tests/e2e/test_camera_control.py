@@ -69,6 +69,18 @@ def at(pos: PtzPosition, pan: float, tilt: float, zoom: float) -> bool:
     return all(abs(a - b) < NEAR for a, b in ((pos.pan, pan), (pos.tilt, tilt), (pos.zoom, zoom)))
 
 
+def ptz_camera_at_home(
+    relay: stack.Relay, xaddr: str, wait_until: Callable[..., Any]
+) -> dict[str, Any]:
+    """The PTZ camera as the API lists it, sent home and seen there by the camera itself: where
+    every portal test that moves it starts."""
+    token = login(relay)
+    cam: dict[str, Any] = wait_until(lambda: ptz_camera(relay, token), 60, "the PTZ camera online")
+    api(relay, "POST", f"/api/v1/cameras/{cam['id']}/ptz", {"action": "home"}, token)
+    wait_position(xaddr, lambda p: at(p, 0, 0, 0), "at home before the test")
+    return cam
+
+
 @pytest.fixture
 def ptz_cam(
     relay: stack.Relay, agent: stack.Proc, site: dict[str, str], wait_until: Callable[..., Any]

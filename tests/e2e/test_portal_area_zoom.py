@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import api, login, portal_login
-from tests.e2e.test_camera_control import at, ptz_camera, wait_position
+from tests.e2e.conftest import portal_login
+from tests.e2e.test_camera_control import at, ptz_camera_at_home, wait_position
 from tests.peers import stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.netns]
@@ -43,11 +43,8 @@ def test_drag_rectangle_zooms_ipycam_and_device_page_shows_it(
     browser: Any,
     wait_until: Callable[..., Any],
 ) -> None:
-    token = login(relay)
-    cam = wait_until(lambda: ptz_camera(relay, token), 60, "the PTZ camera online")
     xaddr = site["xaddr"]
-    api(relay, "POST", f"/api/v1/cameras/{cam['id']}/ptz", {"action": "home"}, token)
-    wait_position(xaddr, lambda p: at(p, 0, 0, 0), "at home before the test")
+    cam = ptz_camera_at_home(relay, xaddr, wait_until)
     context = browser.new_context(ignore_https_errors=True)
     page = context.new_page()
     sent: list[Any] = []

@@ -196,11 +196,8 @@ async def _ptz_bodies(page: Any, bodies: list[dict[str, Any]], count: int) -> No
         await asyncio.sleep(0.05)
 
 
-# spec: LIVE-5
-async def test_drag_rectangle_sends_area_zoom_and_click_wheel_still_work(
-    strict_page: Any, relay: Relay
-) -> None:
-    page = strict_page
+def _record_ptz_requests(page: Any) -> list[dict[str, Any]]:
+    """The JSON bodies of every PTZ request the page sends from now on, in order."""
     bodies: list[dict[str, Any]] = []
     page.on(
         "request",
@@ -210,6 +207,15 @@ async def test_drag_rectangle_sends_area_zoom_and_click_wheel_still_work(
             else None
         ),
     )
+    return bodies
+
+
+# spec: LIVE-5
+async def test_drag_rectangle_sends_area_zoom_and_click_wheel_still_work(
+    strict_page: Any, relay: Relay
+) -> None:
+    page = strict_page
+    bodies = _record_ptz_requests(page)
     await _login(page, relay)
     await page.click(f'.camera-tile[data-camera-id="{relay.cameras["Dome"]}"]')
     await page.wait_for_selector('[data-ptz="right"]')
@@ -275,15 +281,7 @@ async def test_forced_ptz_toggle_shows_the_pad_and_sends_forced(
     PTZ buttons and every action carries forced: true; OFF hides them again; a PTZ camera has
     no toggle (it needs none)."""
     page = strict_page
-    bodies: list[dict[str, Any]] = []
-    page.on(
-        "request",
-        lambda r: (
-            bodies.append(r.post_data_json)
-            if r.method == "POST" and r.url.endswith("/ptz")
-            else None
-        ),
-    )
+    bodies = _record_ptz_requests(page)
     await _login(page, relay)
     await page.click(f'.camera-tile[data-camera-id="{relay.cameras["Front"]}"]')
     toggle = page.locator("#ptz-forced")
