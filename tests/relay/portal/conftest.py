@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import shutil
-import struct
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from relay.tunnel.broker import Broker
 from relay.tunnel.registry import Registry
 from relay.web.keys import AUTH_KEY, BROKER_KEY
 from relay.web.portal import CSP, PORTAL_DIR
+from shared.fmp4 import Fmp4Splitter, InitSegment, MediaFragment
 from tests.relay.conftest import OWNER, PASSWORD, FakeClock, make_settings
 
 CHROMIUM = "/usr/bin/chromium"
@@ -91,31 +91,12 @@ class Fmp4:
     fragments: list[bytes]
 
 
-def top_level_boxes(data: bytes) -> list[tuple[bytes, bytes]]:
-    """(type, whole box) for each top-level ISO-BMFF box (ISO/IEC 14496-12 §4.2)."""
-    boxes, at = [], 0
-    while at + 8 <= len(data):
-        size, kind = struct.unpack_from(">I4s", data, at)
-        if size == 1:  # 64-bit largesize follows the type
-            (size,) = struct.unpack_from(">Q", data, at + 8)
-        elif size == 0:  # box runs to the end of the file
-            size = len(data) - at
-        boxes.append((kind, data[at : at + size]))
-        at += size
-    return boxes
-
-
 def split_fmp4(data: bytes) -> Fmp4:
-    """Init = ftyp+moov; each fragment = moof+mdat; anything else (mfra) is dropped."""
-    init, fragments, pending = b"", [], b""
-    for kind, box in top_level_boxes(data):
-        if kind in (b"ftyp", b"moov"):
-            init += box
-        elif kind == b"moof":
-            pending = box
-        elif kind == b"mdat" and pending:
-            fragments.append(pending + box)
-            pending = b""
+    """Init = ftyp+moov; each fragment = moof+mdat (the relay's own splitter, shared.fmp4);
+    the trailing mfra completes no segment and is dropped."""
+    segments = Fmp4Splitter(max_box_bytes=len(data)).feed(data)
+    init = next(seg.data for seg in segments if isinstance(seg, InitSegment))
+    fragments = [seg.data for seg in segments if isinstance(seg, MediaFragment)]
     avcc = init.find(b"avcC") + 4  # configurationVersion, profile, compatibility, level
     codec = "avc1." + init[avcc + 1 : avcc + 4].hex().upper()
     return Fmp4(f'video/mp4; codecs="{codec}"', init, fragments)
